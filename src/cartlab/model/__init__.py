@@ -1,0 +1,42 @@
+"""The virtual-patient model: declarative definition, generated compiled kernel, virtual population."""
+
+from ._codegen import OUTPUTS as OUTPUTS
+from ._codegen import generate_source as generate_source
+from ._codegen import load_kernel as load_kernel
+from ._dsl import Helper as Helper
+from ._dsl import Module as Module
+from ._dsl import ModelSpec as ModelSpec
+from ._dsl import Parameter as Parameter
+from ._dsl import State as State
+from ._dsl import assemble as assemble
+from ._model import INDICATIONS as INDICATIONS
+from ._model import SolveStatus as SolveStatus
+from ._model import build_model as build_model
+from ._model import parameter_names as parameter_names
+from ._model import parameter_table as parameter_table
+
+__all__ = [
+    "INDICATIONS",
+    "OUTPUTS",
+    "Helper",
+    "ModelSpec",
+    "Module",
+    "Parameter",
+    "SolveStatus",
+    "State",
+    "assemble",
+    "build_model",
+    "generate_source",
+    "load_kernel",
+    "parameter_names",
+    "parameter_table",
+]
+
+from ._simulate import PatientInputs as PatientInputs  # noqa: E402
+from ._simulate import Regimen as Regimen  # noqa: E402
+from ._simulate import SimulationResult as SimulationResult  # noqa: E402
+from ._simulate import SolverOptions as SolverOptions  # noqa: E402
+from ._simulate import build_stops as build_stops  # noqa: E402
+from ._simulate import simulate as simulate  # noqa: E402
+
+__all__ += ["PatientInputs", "Regimen", "SimulationResult", "SolverOptions", "build_stops", "simulate"]

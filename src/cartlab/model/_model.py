@@ -1,0 +1,67 @@
+"""Assemble the model for an indication and expose its metadata."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from functools import lru_cache
+
+from .._core.errors import SpecError
+from ._dsl import ModelSpec, assemble
+from ._modules import CORE, DISEASE
+
+INDICATIONS = ("SLE", "SSC", "IIM")
+
+
+class SolveStatus(IntEnum):
+    """Per-patient outcome of the integration; ``message`` reads as a sentence."""
+
+    OK = 0
+    MAX_STEPS = 1
+    STEP_TOO_SMALL = 2
+    NON_FINITE = 3
+
+    @property
+    def message(self) -> str:
+        return {
+            0: "solved",
+            1: "stopped: the step budget was used up (model too stiff for these parameters)",
+            2: "stopped: the step size fell below 1e-10 days",
+            3: "stopped: the state became non-finite",
+        }[int(self)]
+
+
+@lru_cache(maxsize=None)
+def build_model(indication: str) -> ModelSpec:
+    """The virtual-patient model for ``indication`` (``"SLE"``, ``"SSC"`` or ``"IIM"``).
+
+    Examples
+    --------
+    >>> m = build_model("SLE")
+    >>> m.state_names[:3]
+    ('C_Cy', 'X_Flu', 'TOC1')
+    """
+    key = indication.upper()
+    if key not in DISEASE:
+        raise SpecError(f"indication must be one of {', '.join(INDICATIONS)}; got {indication!r}")
+    return assemble(f"cart-{key.lower()}", CORE + (DISEASE[key],))
+
+
+def parameter_names() -> frozenset[str]:
+    """Names of every parameter of any indication's model (for protocol validation)."""
+    names: set[str] = set()
+    for ind in INDICATIONS:
+        names.update(build_model(ind).parameter_names)
+    return frozenset(names)
+
+
+def parameter_table(indication: str) -> list[dict[str, object]]:
+    """One row per parameter: module, name, value, unit, IIV ω², kind, description and source."""
+    spec = build_model(indication)
+    rows = []
+    for m in spec.modules:
+        for p in m.parameters:
+            rows.append({
+                "module": m.name, "name": p.name, "value": p.value, "unit": p.unit, "omega2": p.omega2,
+                "kind": p.kind, "description": p.description, "source": p.source,
+            })
+    return rows
