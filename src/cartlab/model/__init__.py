@@ -40,3 +40,14 @@ from ._simulate import build_stops as build_stops  # noqa: E402
 from ._simulate import simulate as simulate  # noqa: E402
 
 __all__ += ["PatientInputs", "Regimen", "SimulationResult", "SolverOptions", "build_stops", "simulate"]
+
+from ._population import MMT8_GROUPS as MMT8_GROUPS  # noqa: E402
+from ._population import MRSS_SITES as MRSS_SITES  # noqa: E402
+from ._population import SLEDAI_DESCRIPTORS as SLEDAI_DESCRIPTORS  # noqa: E402
+from ._population import sample_patient as sample_patient  # noqa: E402
+
+__all__ += ["MMT8_GROUPS", "MRSS_SITES", "SLEDAI_DESCRIPTORS", "sample_patient"]
+
+from ._reference import simulate_reference as simulate_reference  # noqa: E402
+
+__all__ += ["simulate_reference"]

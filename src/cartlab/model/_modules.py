@@ -121,7 +121,7 @@ BCELL = Module(
         _p("f_Bblood", 0.05, "1", "share of B cells (Bn+Bm) in the blood volume",
            "derived: healthy A0 2.5e10 cells with 200 B cells/uL (León-Triana 2021)"),
         _p("V_blood", 5e6, "uL", "blood volume", "MODEL.md"),
-        _p("k_LDB", 0.12, "1/(d*X_LD)", "lymphodepletion kill rate of B-lineage cells", "tuned: ~90 % B depletion "
+        _p("k_LDB", 0.04, "1/(d*X_LD)", "lymphodepletion kill rate of B-lineage cells", "tuned: ~60 % B depletion "
            "from Flu/Cy alone"),
         _p("R_max", 0.75, "1", "maximal immune reset (reduction of memory re-activation)", "MODEL.md (0.5-0.9)"),
         _p("T_dep", 30.0, "d", "time below 1 % of baseline CD19+ mass for a full reset", "MODEL.md"),

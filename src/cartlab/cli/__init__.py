@@ -1,0 +1,6 @@
+"""The ``cartlab`` command line: thin commands that parse, call one library function and format."""
+
+from ._app import app as app
+from ._app import main as main
+
+__all__ = ["app", "main"]

@@ -1,0 +1,158 @@
+"""``cartlab`` commands. Each parses its arguments, calls the library and formats the result;
+user mistakes print one message and exit non-zero, never a traceback."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .. import __version__
+from .._core.errors import CartlabError
+from .._core.provenance import collect_provenance
+from ..io import check_writable, write_trial
+from ..model import INDICATIONS, parameter_table
+from ..protocol import load_protocol, resolve_protocol, shipped_protocols
+from ..trial import PRIMARY_LABEL, SUMMARY_COLUMNS, run_trial, summarize, summarize_replicates
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Simulate, run and analyse CD19 CAR T-cell therapy trials in autoimmune disease.")
+out = Console()
+err = Console(stderr=True)
+
+DEFAULT_SEED = 20250317  # Breakfree-1 SLE data cut date, for a memorable default
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@app.command("protocols")
+def protocols_cmd() -> None:
+    """List the shipped protocols."""
+    t = Table(title="Shipped protocols")
+    for col in ("name", "study", "indication", "arms", "title"):
+        t.add_column(col)
+    for p in shipped_protocols():
+        t.add_row(p.name, p.study_id, p.indication, p.arms, p.title)
+    out.print(t)
+
+
+@app.command("model")
+def model_cmd(indication: Annotated[str, typer.Argument(help="SLE, SSC or IIM")] = "SLE") -> None:
+    """Print the model's parameter table (values, units, IIV and sources)."""
+    if indication.upper() not in INDICATIONS:
+        _fail(f"indication must be one of {', '.join(INDICATIONS)}; got {indication!r}")
+    t = Table(title=f"cartlab model parameters ({indication.upper()})")
+    for col in ("module", "name", "value", "unit", "omega2", "source"):
+        t.add_column(col)
+    for r in parameter_table(indication.upper()):
+        t.add_row(str(r["module"]), str(r["name"]), f"{r['value']:.4g}", str(r["unit"]),
+                  f"{r['omega2']:g}" if r["omega2"] else "", str(r["source"]))
+    out.print(t)
+
+
+def _fmt(v: float, col: str) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "NE"
+    if col == "cart_peak_median":
+        return f"{v:,.0f}"
+    return f"{v:.1f}" if col != "n" else str(int(v))
+
+
+@app.command("run")
+def run_cmd(
+    protocol: Annotated[str, typer.Argument(help="protocol TOML file, or the name of a shipped protocol")],
+    out_dir: Annotated[Path, typer.Option("--out", help="trial directory to create (holds trial.duckdb)")],
+    seed: Annotated[int, typer.Option(help="random seed")] = DEFAULT_SEED,
+    n: Annotated[int | None, typer.Option("--n", min=1, help="patients per arm (default: the protocol's)")] = None,
+    replicates: Annotated[int, typer.Option(min=1, help="simulate this many trials of the protocol's size")] = 1,
+    overwrite: Annotated[bool, typer.Option(help="replace an existing trial store")] = False,
+) -> None:
+    """Simulate a virtual trial of PROTOCOL and write it as SDTM tables into a DuckDB trial store."""
+    try:
+        path = resolve_protocol(protocol)
+        proto = load_protocol(path)
+        if n is not None:
+            proto = proto.with_arm_sizes(n)
+        check_writable(out_dir, overwrite)
+        endpoint, day = proto.endpoints.primary_efficacy, proto.endpoints.primary_day
+        summaries = []
+        first = None
+        with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as bar:
+            task = bar.add_task(f"simulating {proto.trial.study_id}", total=replicates)
+            for r in range(replicates):
+                trial = run_trial(proto, seed=seed, replicate=r)
+                s = summarize(trial.tables, endpoint, day).with_columns(pl.lit(r).alias("replicate"))
+                summaries.append(s)
+                if first is None:
+                    first = trial
+                bar.advance(task)
+        assert first is not None
+        tables = dict(first.tables)
+        tables["sim_summary"] = pl.concat(summaries)
+        prov = collect_provenance(seed=seed, inputs={"protocol": path}, extra={
+            "command": "cartlab run", "protocol_file": str(path), "protocol_sha256": proto.sha256,
+            "study_id": proto.trial.study_id, "replicates": replicates,
+            "patients_per_arm": ",".join(f"{a.code}={a.n}" for a in proto.arms),
+            "failed_solves": first.n_failed_solves, "stored_replicate": 0,
+        })
+        written = write_trial(out_dir, tables, prov, overwrite=overwrite,
+                              extra_files={"protocol.toml": path.read_bytes()})
+    except CartlabError as exc:
+        _fail(str(exc))
+        return
+    except KeyboardInterrupt:
+        _fail("interrupted; nothing was written", 130)
+        return
+
+    label = PRIMARY_LABEL.get(endpoint, endpoint)
+    title = f"{proto.trial.study_id}: {proto.trial.title}"
+    t = Table(title=title, caption=f"primary: {label} at day {day}; seed {seed}"
+              + (f"; median [90 % interval] of {replicates} replicate trials" if replicates > 1 else ""))
+    t.add_column("figure")
+    arms = [a.code for a in proto.arms]
+    for a in arms:
+        t.add_column(a, justify="right")
+    if replicates > 1:
+        agg = summarize_replicates(summaries)
+        for col, name in SUMMARY_COLUMNS:
+            cells = []
+            for a in arms:
+                row = agg.filter(pl.col("arm") == a).row(0, named=True)
+                cells.append(_fmt(row[col], col) if col == "n" else
+                             f"{_fmt(row[col], col)} [{_fmt(row[col + '_lo'], col)}, {_fmt(row[col + '_hi'], col)}]")
+            t.add_row(name if col != "primary" else label, *cells)
+    else:
+        s = summaries[0]
+        for col, name in SUMMARY_COLUMNS:
+            t.add_row(name if col != "primary" else label,
+                      *[_fmt(s.filter(pl.col("arm") == a)[col][0], col) for a in arms])
+    out.print(t)
+    out.print(f"trial store: {written}", highlight=False)
+    if first.n_failed_solves:
+        err.print(f"[yellow]warning:[/] {first.n_failed_solves} patient(s) failed to solve; see DS for reasons")
+
+
+@app.command("version")
+def version_cmd() -> None:
+    """Print the cartlab version."""
+    out.print(__version__)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover - interactive
+        err.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,25 @@
+"""Storage and file formats: the trial store (DuckDB, one file per trial).
+
+The trial store keeps SDTM and ADaM tables (lower-case domain codes, CDISC column names, exact
+polars dtypes) and a provenance record in ``DIR/trial.duckdb``, written atomically.
+"""
+
+from .store import (
+    PROVENANCE_TABLE as PROVENANCE_TABLE,
+    STORE_FILENAME as STORE_FILENAME,
+    TrialStore as TrialStore,
+    check_writable as check_writable,
+    open_trial as open_trial,
+    store_path as store_path,
+    write_trial as write_trial,
+)
+
+__all__ = [
+    "PROVENANCE_TABLE",
+    "STORE_FILENAME",
+    "TrialStore",
+    "check_writable",
+    "open_trial",
+    "store_path",
+    "write_trial",
+]

@@ -1,0 +1,221 @@
+"""Per-arm summary of a trial, computed from its SDTM tables only (simulated or real alike)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import polars as pl
+
+from ..model import SLEDAI_DESCRIPTORS
+
+CRS = "Cytokine release syndrome"
+ICANS = "Immune effector cell-associated neurotoxicity syndrome"
+NEUTRO = "Neutrophil count decreased"
+
+SUMMARY_COLUMNS = (
+    ("n", "n treated"),
+    ("crs_any", "CRS any grade (%)"),
+    ("crs_grade3plus", "CRS grade >= 3 (%)"),
+    ("icans_any", "ICANS any grade (%)"),
+    ("icans_grade3plus", "ICANS grade >= 3 (%)"),
+    ("neutropenia_grade3plus", "Grade 3/4 neutropenia (%)"),
+    ("cart_peak_median", "Median CAR-T peak (copies/ug)"),
+    ("cart_tmax_median", "Median day of peak"),
+    ("bcell_aplasia_median_days", "Median B-cell aplasia (days, KM)"),
+    ("primary", "Primary efficacy"),
+)
+
+_SLEDAI_WEIGHT = {code: w for code, _l, w, _o, _a, _b in SLEDAI_DESCRIPTORS}
+_SEROLOGY = {"LOWCOMP", "DNABIND"}
+
+
+def km_median(durations: np.ndarray, observed: np.ndarray) -> float:
+    """Kaplan–Meier median of right-censored durations (NaN when the curve never reaches 0.5)."""
+    order = np.lexsort((~observed, durations))
+    t, e = durations[order], observed[order]
+    s = 1.0
+    at_risk = len(t)
+    for k in range(len(t)):
+        if e[k]:
+            s *= 1.0 - 1.0 / at_risk
+            if s <= 0.5:
+                return float(t[k])
+        at_risk -= 1
+    return float("nan")
+
+
+def sledai_scores(qs: pl.DataFrame, fa: pl.DataFrame, clinical: bool = False) -> pl.DataFrame:
+    """SLEDAI-2K (or clinical SLEDAI) per subject and day from descriptors attributed to SLE."""
+    d = qs.filter((pl.col("QSCAT") == "SLEDAI-2K") & (pl.col("QSSTRESC") == "Y"))
+    attr = fa.filter(pl.col("FATESTCD") == "ATTRIB").select(
+        "USUBJID", pl.col("FADY").alias("QSDY"), pl.col("FAOBJ").alias("QSTESTCD"), "FASTRESC")
+    d = d.join(attr, on=["USUBJID", "QSDY", "QSTESTCD"], how="left").filter(pl.col("FASTRESC") == "SLE")
+    if clinical:
+        d = d.filter(~pl.col("QSTESTCD").is_in(list(_SEROLOGY)))
+    d = d.with_columns(pl.col("QSTESTCD").replace_strict(_SLEDAI_WEIGHT, default=0).alias("W"))
+    days = qs.filter(pl.col("QSCAT") == "SLEDAI-2K").select("USUBJID", "QSDY").unique()
+    return days.join(d.group_by("USUBJID", "QSDY").agg(pl.col("W").sum().alias("SCORE")), on=["USUBJID", "QSDY"],
+                     how="left").with_columns(pl.col("SCORE").fill_null(0))
+
+
+def _change(scores: pl.DataFrame, day_col: str, day: int) -> dict[str, float]:
+    base = scores.filter(pl.col(day_col) < 1).sort(day_col).group_by("USUBJID").agg(pl.col("SCORE").last().alias("B"))
+    at = scores.filter(pl.col(day_col) == day + 1).select("USUBJID", pl.col("SCORE").alias("V"))
+    j = base.join(at, on="USUBJID")
+    return dict(zip(j["USUBJID"].to_list(), (j["V"] - j["B"]).to_list()))
+
+
+_TIS_BANDS = {  # INSTRUMENTS.md, 2016 ACR/EULAR (Aggarwal 2017): points per band, upper bounds inclusive
+    "MDGLOBAL": ((5, 15, 25, 40), (0, 7.5, 15, 17.5, 20)),
+    "PTGLOBAL": ((5, 15, 25, 40), (0, 2.5, 5, 7.5, 10)),
+    "MMT8": ((2, 10, 20, 30), (0, 10, 20, 27.5, 32.5)),
+    "HAQDI": ((5, 15, 25, 40), (0, 5, 7.5, 7.5, 10)),
+    "CK": ((5, 15, 25, 40), (0, 2.5, 5, 7.5, 7.5)),
+    "EXTRAMUS": ((5, 15, 25, 40), (0, 7.5, 12.5, 15, 20)),
+}
+
+
+def tis_points(measure: str, baseline: float, follow_up: float) -> float:
+    """Points of one TIS core-set measure, with band membership computed exactly (decimal inputs)."""
+    b, f = Fraction(str(baseline)), Fraction(str(follow_up))
+    if b == 0:
+        return 0.0
+    imp = (f - b) / b * 100 if measure == "MMT8" else (b - f) / b * 100
+    if imp <= 0:
+        return 0.0
+    cuts, pts = _TIS_BANDS[measure]
+    for cut, p in zip(cuts, pts):
+        if imp <= cut:
+            return float(p)
+    return float(pts[-1])
+
+
+def _primary(tables: dict[str, pl.DataFrame], endpoint: str, day: int) -> dict[str, float]:
+    qs, fa = tables["qs"], tables["fa"]
+    if endpoint in ("sledai2k_change", "doris_remission"):
+        sc = sledai_scores(qs, fa, clinical=endpoint == "doris_remission")
+        if endpoint == "sledai2k_change":
+            return _change(sc, "QSDY", day)
+        pga = qs.filter((pl.col("QSTESTCD") == "PGA") & (pl.col("QSDY") == day + 1)).select("USUBJID", "QSSTRESN")
+        j = sc.filter(pl.col("QSDY") == day + 1).join(pga, on="USUBJID")
+        return {u: float(s == 0 and p < 0.5) for u, s, p in j.select("USUBJID", "SCORE", "QSSTRESN").iter_rows()}
+    if endpoint == "pga_change":
+        s = qs.filter(pl.col("QSTESTCD") == "PGA").select("USUBJID", "QSDY", pl.col("QSSTRESN").alias("SCORE"))
+        return _change(s, "QSDY", day)
+    if endpoint == "mrss_change":
+        s = qs.filter(pl.col("QSCAT") == "MRSS").group_by("USUBJID", "QSDY").agg(pl.col("QSSTRESN").sum().alias("SCORE"))
+        return _change(s, "QSDY", day)
+    if endpoint == "mmt8_change":
+        s = qs.filter(pl.col("QSCAT") == "MMT-8").group_by("USUBJID", "QSDY").agg(pl.col("QSSTRESN").sum().alias("SCORE"))
+        return _change(s, "QSDY", day)
+    if endpoint in ("fvc_pct_pred_change",):
+        s = tables["re"].filter(pl.col("RETESTCD") == "FVCPP").select("USUBJID", pl.col("REDY").alias("QSDY"),
+                                                                     pl.col("RESTRESN").alias("SCORE"))
+        return _change(s, "QSDY", day)
+    if endpoint in ("tis", "criss"):
+        core = _core_set(tables, endpoint)
+        base = core.filter(pl.col("DY") < 1).sort("DY").group_by("USUBJID", "M").agg(pl.col("V").last().alias("B"))
+        at = core.filter(pl.col("DY") == day + 1).select("USUBJID", "M", "V")
+        j = base.join(at, on=["USUBJID", "M"])
+        out: dict[str, float] = {}
+        for u, grp in j.group_by("USUBJID"):
+            vals = {m: (b, v) for m, b, v in grp.select("M", "B", "V").iter_rows()}
+            if endpoint == "tis":
+                total = sum(tis_points(m, b, v) for m, (b, v) in vals.items())
+                out[u[0]] = float(total >= 40)
+            else:  # ACR CRISS step 2 (Khanna 2016), step 1 events are not simulated
+                dlt = {m: v - b for m, (b, v) in vals.items()}
+                lin = (-5.54 - 0.81 * dlt.get("MRSS", 0) + 0.21 * dlt.get("FVCPP", 0) - 0.40 * dlt.get("PTGLOBAL", 0)
+                       - 0.44 * dlt.get("MDGLOBAL", 0) - 3.41 * dlt.get("HAQDI", 0))
+                out[u[0]] = float(1.0 / (1.0 + np.exp(-lin)) >= 0.60)
+        return out
+    raise ValueError(f"unknown primary endpoint {endpoint!r}")
+
+
+def _core_set(tables: dict[str, pl.DataFrame], endpoint: str) -> pl.DataFrame:
+    qs = tables["qs"]
+    parts = [qs.filter(pl.col("QSTESTCD").is_in(["MDGLOBAL", "PTGLOBAL", "HAQDI", "EXTRAMUS"]))
+             .select("USUBJID", pl.col("QSDY").alias("DY"), pl.col("QSTESTCD").alias("M"), pl.col("QSSTRESN").alias("V"))]
+    if endpoint == "tis":
+        parts.append(qs.filter(pl.col("QSCAT") == "MMT-8").group_by("USUBJID", "QSDY")
+                     .agg(pl.col("QSSTRESN").sum().alias("V"))
+                     .select("USUBJID", pl.col("QSDY").alias("DY"), pl.lit("MMT8").alias("M"), "V"))
+        parts.append(tables["lb"].filter(pl.col("LBTESTCD") == "CK")
+                     .select("USUBJID", pl.col("LBDY").alias("DY"), pl.lit("CK").alias("M"), pl.col("LBSTRESN").alias("V")))
+    else:
+        parts.append(qs.filter(pl.col("QSCAT") == "MRSS").group_by("USUBJID", "QSDY")
+                     .agg(pl.col("QSSTRESN").sum().alias("V"))
+                     .select("USUBJID", pl.col("QSDY").alias("DY"), pl.lit("MRSS").alias("M"), "V"))
+        parts.append(tables["re"].filter(pl.col("RETESTCD") == "FVCPP")
+                     .select("USUBJID", pl.col("REDY").alias("DY"), pl.lit("FVCPP").alias("M"), pl.col("RESTRESN").alias("V")))
+    return pl.concat(parts)
+
+
+PRIMARY_LABEL = {
+    "sledai2k_change": "median change in SLEDAI-2K", "pga_change": "median change in PGA",
+    "doris_remission": "DORIS remission (%)", "mrss_change": "median change in mRSS",
+    "fvc_pct_pred_change": "median change in FVC % predicted", "criss": "ACR CRISS improved (%)",
+    "tis": "TIS moderate or major (%)", "mmt8_change": "median change in MMT-8",
+}
+
+
+def summarize(tables: dict[str, pl.DataFrame], endpoint: str, day: int) -> pl.DataFrame:
+    """One row per treated arm: the figures ``cartlab run`` prints.
+
+    Rates are percentages of treated subjects; the CAR-T peak is the maximum transgene level per
+    subject; B-cell aplasia runs from the first CD19 count below LLOQ after infusion to the first
+    count back above it, censored at the last assessment (Kaplan–Meier median).
+    """
+    dm = tables["dm"].filter(pl.col("ACTARMCD") != "SCRNFAIL")
+    ae = tables["ae"]
+    pc = tables["pc"].filter(pl.col("PCTESTCD") == "TRANSGEN")
+    cd19 = tables["cp"].filter((pl.col("CPTESTCD") == "CD19") & (pl.col("NFRLT") > 0)).sort("USUBJID", "NFRLT")
+    prim = _primary(tables, endpoint, day)
+    rows = []
+    for arm in dm["ACTARMCD"].unique(maintain_order=True).to_list():
+        subj = dm.filter(pl.col("ACTARMCD") == arm)["USUBJID"].to_list()
+        n = len(subj)
+        a = ae.filter(pl.col("USUBJID").is_in(subj)).with_columns(pl.col("AETOXGR").cast(pl.Int64).alias("G"))
+
+        def rate(decod: str, gmin: int) -> float:
+            k = a.filter((pl.col("AEDECOD") == decod) & (pl.col("G") >= gmin))["USUBJID"].n_unique()
+            return 100.0 * k / n
+
+        p = pc.filter(pl.col("USUBJID").is_in(subj)).with_columns(pl.col("PCSTRESN").fill_null(0.0))
+        peaks = p.sort("NFRLT").group_by("USUBJID").agg(pl.col("PCSTRESN").max().alias("CMAX"),
+                                                         pl.col("NFRLT").get(pl.col("PCSTRESN").arg_max()).alias("TMAX"))
+        dur, obs = [], []
+        for u in subj:
+            b = cd19.filter(pl.col("USUBJID") == u)
+            vals, tt = b["CPSTRESN"].to_list(), b["NFRLT"].to_list()
+            start = next((t for v, t in zip(vals, tt) if v is None), None)
+            if start is None:
+                continue
+            back = next((t for v, t in zip(vals, tt) if t > start and v is not None), None)
+            dur.append((back if back is not None else tt[-1]) - start)
+            obs.append(back is not None)
+        pv = [prim[u] for u in subj if u in prim]
+        rate_like = endpoint in ("doris_remission", "criss", "tis")
+        rows.append({
+            "arm": arm, "n": n, "crs_any": rate(CRS, 1), "crs_grade3plus": rate(CRS, 3),
+            "icans_any": rate(ICANS, 1), "icans_grade3plus": rate(ICANS, 3),
+            "neutropenia_grade3plus": rate(NEUTRO, 3),
+            "cart_peak_median": float(peaks["CMAX"].median()) if peaks.height else float("nan"),
+            "cart_tmax_median": float(peaks["TMAX"].median()) if peaks.height else float("nan"),
+            "bcell_aplasia_median_days": km_median(np.array(dur, float), np.array(obs, bool)) if dur else float("nan"),
+            "primary": (100.0 * float(np.mean(pv)) if rate_like else float(np.median(pv))) if pv else float("nan"),
+            "primary_n": len(pv),
+        })
+    return pl.DataFrame(rows)
+
+
+def summarize_replicates(summaries: list[pl.DataFrame]) -> pl.DataFrame:
+    """Median and 90 % interval (5th–95th percentile) of each figure across replicate trials, by arm."""
+    allr = pl.concat(summaries)
+    cols = [c for c, _ in SUMMARY_COLUMNS if c != "n"]
+    aggs = []
+    for c in cols:
+        aggs += [pl.col(c).median().alias(c), pl.col(c).quantile(0.05, "linear").alias(f"{c}_lo"),
+                 pl.col(c).quantile(0.95, "linear").alias(f"{c}_hi")]
+    return allr.group_by("arm", maintain_order=True).agg(pl.col("n").first(), *aggs, pl.len().alias("replicates"))
