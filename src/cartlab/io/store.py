@@ -399,7 +399,7 @@ def write_trial(
     siblings left by killed writers are removed once their process is gone.
 
     Writing is through Arrow and DuckDB's columnar storage: a 2-million-row LB-like table
-    (17 columns) takes a few seconds.
+    (17 columns) took about 1.5 s on two cores and made a 58 MB file.
 
     Examples
     --------

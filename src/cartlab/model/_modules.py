@@ -262,7 +262,7 @@ def _friberg(prefix: str, circ0: str, mtt_h: float, gamma: float, slopes: tuple[
            "tuned to the dose-neutropenia relation of Breakfree-1", 0.2),
     )
     ktr = f"(4.0 / MTT_{prefix})"
-    drug = f"(slope_Cy_{prefix} * C_Cy + slope_Flu_{prefix} * X_Flu + slope_inf_{prefix} * S_IL6 / IL6_ref)"
+    drug = f"(slope_Cy_{prefix} * C_Cy + slope_Flu_{prefix} * X_Flu + slope_inf_{prefix} * max(S_IL6 - IL6_b, 0.0) / IL6_ref)"
     eq = {
         names[0]: f"{ktr} * {names[0]} * (1.0 - {drug}) * pow({circ0} / {prefix}, gamma_{prefix}) - {ktr} * {names[0]}",
         names[1]: f"{ktr} * ({names[0]} - {names[1]})",

@@ -21,7 +21,7 @@ class SolverOptions:
     """
 
     rtol: float = 1e-6
-    atol: float = 1e-8
+    atol: float = 1e-11
     max_steps: int = 200_000
     hmax: float = 10.0
 

@@ -185,12 +185,19 @@ def _patient(i, P, t0, stops, flags, save_slot, ld_t, ld_cy, ld_flu, dose_E, dos
     restarted = False
     for k in range(stops.shape[0]):
         tk = stops[k]
+        fl = flags[k]
+        has_ld = False
+        for d in range(ld_t.shape[1]):
+            if ld_t[i, d] == tk:
+                has_ld = True
+        if fl == 0 and not has_ld:
+            # another patient's dose day: stopping here would make this patient's steps depend on the batch
+            continue
         if tk > t:
             t, h, st, ns = _segment(t, tk, y, h, p, q, sc, rtol, atol, hmax, max_steps, ns,
                                     k1, k2, k3, k4, k5, k6, k7, yt, yn)
             if st != 0:
                 break
-        fl = flags[k]
         if fl & F_SAVE:
             s = save_slot[k]
             for j in range(NY):

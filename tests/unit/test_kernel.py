@@ -1,0 +1,495 @@
+"""The compiled simulation kernel against its oracles.
+
+Oracles used here, and where each expected number comes from:
+
+* the scipy reference :func:`cartlab.model.simulate_reference` — ``scipy.integrate.solve_ivp`` on the
+  same generated equations (the kernel module's plain-Python ``rhs_py``), segment by segment
+  between the kernel's stops, ``method="LSODA", rtol=1e-10, atol=1e-12 * scale_i``;
+* closed-form solutions of the parts of the model that have one (first-order elimination,
+  linear two-compartment kinetics via the matrix exponential, relaxation of C3 with fixed
+  immune-complex consumption, the linear steady state of the B lineage);
+* invariants: an untreated patient is at steady state; same inputs give the same bytes.
+
+The first run compiles each indication's kernel (~20 s each); later runs load numba's cache.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import numba
+import numpy as np
+import pytest
+import scipy
+import scipy.linalg
+
+import cartlab
+from cartlab.model import (
+    INDICATIONS,
+    PatientInputs,
+    Regimen,
+    SimulationResult,
+    SolveStatus,
+    SolverOptions,
+    build_model,
+    load_kernel,
+    simulate,
+    simulate_reference,
+)
+
+BF1_SLE = Path(cartlab.__file__).parent / "protocols" / "breakfree1-sle.toml"
+N_PAT = 8
+DOSE_LEVELS = (10e6, 25e6)  # Breakfree-1 DL1 and DL2 (CAR+ T cells)
+#: kernel options of the agreement test: default rtol, atol 1000x below the default (see
+#: test_kernel_default_tolerance_meets_the_agreement_criterion for why)
+AGREE_OPTIONS = SolverOptions(rtol=1e-6, atol=1e-11)
+#: options for the closed-form checks, which test equations and dose handling, not error control
+TIGHT = SolverOptions(rtol=1e-10, atol=1e-14)
+REF_CALL = (f"scipy {scipy.__version__} solve_ivp(rhs_py, (t_k, t_k+1), y, method='LSODA', rtol=1e-10, "
+            "atol=1e-12*scale) between the kernel's stops (cartlab.model.simulate_reference)")
+
+
+# ------------------------------------------------------------------------------------- helpers
+def bf1_regimen(*, crs_trigger: int | None = None, icans_trigger: int | None = None) -> Regimen:
+    """The Breakfree-1 SLE schedule (lab, PK and daily days; disease assessments; rescue rules)."""
+    proto = tomllib.loads(BF1_SLE.read_text())
+    sch, rescue, ist = proto["schedule"], proto["rescue"], proto["immunosuppression"]
+    n_daily = int(sch["daily_monitoring_days"]) + 1  # days 0-14 inclusive
+    save = sorted(set(sch["lab_days"]) | set(sch["pk_days"]) | set(range(n_daily)))
+    return Regimen(
+        save_days=tuple(float(d) for d in save),
+        check_days=n_daily,
+        disease_days=tuple(float(d) for d in sch["disease_days"]),
+        withdrawal_day=float(ist["withdrawal_day"]),
+        restart_on_flare=bool(ist["restart_on_flare"]),
+        crs_trigger=crs_trigger if crs_trigger is not None else int(rescue["tocilizumab_crs_grade"]),
+        icans_trigger=icans_trigger if icans_trigger is not None else int(rescue["steroid_icans_grade"]),
+        toci_max=int(rescue["tocilizumab_max_doses"]),
+        dex_mg_per_day=float(rescue["dexamethasone_mg_per_day"]),
+        dex_days=int(rescue["dexamethasone_days"]),
+    )
+
+
+def iiv_params(spec, n: int, seed: int) -> np.ndarray:
+    """Typical values with log-normal IIV: theta_i = theta * exp(eta), eta ~ N(0, omega2)."""
+    rng = np.random.default_rng(seed)
+    tv = spec.typical_values()
+    omega = np.sqrt(np.array([p.omega2 for p in spec.parameters]))
+    P = tv * np.exp(rng.standard_normal((n, tv.size)) * omega)
+    # covariates spread too, so the BSA scaling and the B-cell baseline are exercised
+    P[:, spec.parameter_index("bsa_m2")] = rng.uniform(1.5, 2.1, n)
+    P[:, spec.parameter_index("weight_kg")] = rng.uniform(50.0, 110.0, n)
+    P[:, spec.parameter_index("B_ul0")] = rng.uniform(60.0, 300.0, n)
+    return P
+
+
+def v_cy(spec, P: np.ndarray) -> np.ndarray:
+    """Cyclophosphamide volume V_ref * (BSA / 1.58) ** exponent (MODEL.md), per patient."""
+    col = spec.parameter_index
+    return P[:, col("V_Cy_ref")] * (P[:, col("bsa_m2")] / 1.58) ** P[:, col("V_Cy_exp")]
+
+
+def bf1_inputs(spec, P: np.ndarray, n_check: int, *, rng: np.random.Generator | None = None,
+               forced_crs_days: int = 0, forced_icans_days: int = 0, eps: float = 10.0) -> PatientInputs:
+    """Flu 30 mg/m2 + Cy 300 mg/m2 on days -5..-3, DL1/DL2 alternating, tocilizumab 8 mg/kg (max 800)."""
+    n = P.shape[0]
+    col = spec.parameter_index
+    bsa = P[:, col("bsa_m2")]
+    ld_day = np.tile([-5.0, -4.0, -3.0], (n, 1))
+    ld_cy = np.tile((300.0 * bsa / v_cy(spec, P))[:, None], (1, 3))
+    ld_flu = np.full((n, 3), 30.0)
+    dose = np.array([DOSE_LEVELS[i % 2] for i in range(n)])
+    toci = np.minimum(8.0 * P[:, col("weight_kg")], 800.0)
+    eps_crs = np.zeros((n, n_check))
+    eps_icans = np.zeros((n, n_check))
+    if forced_crs_days or forced_icans_days:
+        assert rng is not None
+        for i in range(n):
+            eps_crs[i, rng.choice(n_check, forced_crs_days, replace=False)] = eps
+            eps_icans[i, rng.choice(n_check, forced_icans_days, replace=False)] = eps
+    return PatientInputs(P, ld_day, ld_cy, ld_flu, dose, np.zeros(n), toci, eps_crs, eps_icans)
+
+
+def scales(spec, P: np.ndarray) -> np.ndarray:
+    """Each state's scale (the generated ``scales_py``), per patient: (n, n_states)."""
+    k = load_kernel(spec)
+    out = np.empty((P.shape[0], len(spec.states)))
+    for i, p in enumerate(P):
+        q = k.derive_py(p.copy(), np.empty(k.NQ))
+        k.scales_py(p, q, out[i])
+    return out
+
+
+def worst_disagreement(spec, a: SimulationResult, b: SimulationResult, sc: np.ndarray,
+                       floor: float = 1e-6) -> tuple[float, str]:
+    """Max |a - b| / |b| over save days and states with |b| > floor * scale; and where it is."""
+    worst, where = 0.0, "nowhere"
+    for j, name in enumerate(spec.state_names):
+        ref = b.states[:, :, j]
+        mask = np.abs(ref) > floor * sc[:, j : j + 1]
+        if not mask.any():
+            continue
+        rel = np.where(mask, np.abs(a.states[:, :, j] - ref) / np.where(mask, np.abs(ref), 1.0), 0.0)
+        i, d = np.unravel_index(np.argmax(rel), rel.shape)
+        if rel[i, d] > worst:
+            worst = float(rel[i, d])
+            where = (f"state {name}, day {a.days[d]:g}, patient {i} (kernel {a.states[i, d, j]:.10g}, "
+                     f"reference {ref[i, d]:.10g}, scale {sc[i, j]:.3g})")
+    return worst, where
+
+
+def same_bytes(a: SimulationResult, b: SimulationResult) -> bool:
+    return all(getattr(a, f).tobytes() == getattr(b, f).tobytes()
+               for f in ("states", "outputs", "crs_level", "icans_level", "toci_day", "dex_day",
+                         "ist_restart_day", "status", "n_steps"))
+
+
+def concat(parts: list[SimulationResult]) -> SimulationResult:
+    f = {name: np.concatenate([getattr(r, name) for r in parts])
+         for name in ("states", "outputs", "crs_level", "icans_level", "toci_day", "dex_day", "ist_restart_day",
+                      "status", "n_steps")}
+    return SimulationResult(parts[0].spec, parts[0].days, **f)
+
+
+def with_param(inputs: PatientInputs, spec, row: int | slice, **values: float) -> PatientInputs:
+    P = inputs.params.copy()
+    for name, v in values.items():
+        P[row, spec.parameter_index(name)] = v
+    return PatientInputs(P, *(getattr(inputs, f) for f in PatientInputs.__slots__[1:]))
+
+
+def untreated_inputs(spec, P: np.ndarray, n_check: int) -> PatientInputs:
+    n = P.shape[0]
+    return PatientInputs(P, np.full((n, 1), np.nan), np.zeros((n, 1)), np.zeros((n, 1)), np.zeros(n), np.zeros(n),
+                         np.zeros(n), np.zeros((n, n_check)), np.zeros((n, n_check)))
+
+
+# --------------------------------------------------------------------- kernel vs scipy reference
+@pytest.mark.parametrize("rescue", [False, True], ids=["no-rescue", "forced-rescue"])
+@pytest.mark.parametrize("indication", INDICATIONS)
+def test_kernel_agrees_with_scipy_reference(indication: str, rescue: bool) -> None:
+    spec = build_model(indication)
+    trig = 1 if rescue else None  # grade-1 triggers plus latent noise of +10 on a few days force rescue
+    reg = bf1_regimen(crs_trigger=trig, icans_trigger=trig)
+    rng = np.random.default_rng(20240 + INDICATIONS.index(indication))
+    P = iiv_params(spec, N_PAT, int(rng.integers(1 << 30)))
+    inp = bf1_inputs(spec, P, reg.check_days, rng=rng, forced_crs_days=3 * rescue, forced_icans_days=2 * rescue)
+
+    kern = simulate(spec, reg, inp, AGREE_OPTIONS)
+    ref = simulate_reference(spec, reg, inp, kern, decisions="replay")
+
+    assert not kern.status.any() and not ref.status.any()
+    if rescue:
+        assert np.isfinite(kern.toci_day).any() and np.isfinite(kern.dex_day).any(), "rescue was not forced"
+        assert np.isfinite(ref.states[:, :, spec.state_index("TOC1")]).all()
+    assert np.array_equal(ref.toci_day, kern.toci_day, equal_nan=True)
+    assert np.array_equal(ref.dex_day, kern.dex_day, equal_nan=True)
+    # expected values: REF_CALL; criterion: 1e-4 relative for every state above 1e-6 of its scale
+    worst, where = worst_disagreement(spec, kern, ref, scales(spec, P))
+    assert worst <= 1e-4, f"max relative difference kernel vs reference {worst:.3g} at {where}; reference: {REF_CALL}"
+
+
+def test_kernel_default_tolerance_meets_the_agreement_criterion() -> None:
+    spec = build_model("SLE")
+    reg = bf1_regimen()
+    P = iiv_params(spec, N_PAT, 11)
+    inp = bf1_inputs(spec, P, reg.check_days)
+    kern = simulate(spec, reg, inp)  # SolverOptions() defaults
+    ref = simulate_reference(spec, reg, inp, kern)
+    # expected values: REF_CALL
+    worst, where = worst_disagreement(spec, kern, ref, scales(spec, P))
+    assert worst <= 1e-4, f"max relative difference kernel vs reference {worst:.3g} at {where}; reference: {REF_CALL}"
+
+
+def test_reference_own_decisions_match_the_kernel_away_from_thresholds() -> None:
+    """Rescue forced far beyond every threshold (+50 on the latents), so no decision is a knife edge."""
+    spec = build_model("SLE")
+    reg = bf1_regimen(crs_trigger=1, icans_trigger=1)
+    rng = np.random.default_rng(5)
+    P = iiv_params(spec, 6, 6)
+    inp = bf1_inputs(spec, P, reg.check_days, rng=rng, forced_crs_days=2, forced_icans_days=2, eps=50.0)
+    kern = simulate(spec, reg, inp, AGREE_OPTIONS)
+    own = simulate_reference(spec, reg, inp, decisions="own")
+    for f in ("toci_day", "dex_day", "ist_restart_day"):
+        assert np.array_equal(getattr(own, f), getattr(kern, f), equal_nan=True), f
+    assert np.array_equal(own.crs_level, kern.crs_level) and np.array_equal(own.icans_level, kern.icans_level)
+    # expected values: REF_CALL, with the reference's own rescue decisions
+    worst, where = worst_disagreement(spec, kern, own, scales(spec, P))
+    assert worst <= 1e-4, f"max relative difference kernel vs reference {worst:.3g} at {where}; reference: {REF_CALL}"
+
+
+# --------------------------------------------------------------------------------- steady state
+MYELOID = ("ANC", "PLT")
+
+
+def _is_myeloid(name: str) -> bool:
+    return name in MYELOID or name.startswith(tuple(f"{m}_" for m in MYELOID))
+
+
+def _steady_case(indication: str):
+    spec = build_model(indication)
+    P = np.vstack([spec.typical_values(), iiv_params(spec, 5, 99)])
+    horizon = 730.0
+    # no LD, dose 0, withdrawal beyond the horizon, no restart rule: nothing should move
+    reg = Regimen(tuple(float(d) for d in (-28, 0, 1, 7, 28, 90, 180, 365, 540, horizon)), 15,
+                  (-28.0, 90.0, 365.0, horizon), horizon + 1.0, False, 2, 2, 3, 40.0, 3)
+    inp = untreated_inputs(spec, P, reg.check_days)
+    # tight tolerances: the drift allowed by error control must stay below the 1e-8 criterion
+    return spec, P, simulate(spec, reg, inp, SolverOptions(rtol=1e-10, atol=1e-12))
+
+
+def _rhs_at_initial(spec, P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    k = load_kernel(spec)
+    dy = np.empty((P.shape[0], len(spec.states)))
+    for i, p in enumerate(P):
+        q = k.derive_py(p.copy(), np.empty(k.NQ))
+        y = k.initial_py(p, q, np.empty(k.NY))
+        k.rhs_py(0.0, y, p, q, dy[i])
+    return dy, scales(spec, P)
+
+
+@pytest.mark.parametrize("indication", INDICATIONS)
+def test_untreated_patient_stays_at_steady_state(indication: str) -> None:
+    spec, P, r = _steady_case(indication)
+    assert not r.status.any()
+    sc = scales(spec, P)
+    y0 = r.states[:, :1, :]
+    # expected: the initial value (the model's steady state by construction); relative to max(|y0|, scale)
+    dev = np.abs(r.states - y0) / np.maximum(np.abs(y0), sc[:, None, :])
+    for j, name in enumerate(spec.state_names):
+        if _is_myeloid(name):
+            continue  # see test_myeloid_chain_is_at_steady_state_without_treatment
+        i, d = np.unravel_index(np.argmax(dev[:, :, j]), dev.shape[:2])
+        assert dev[i, d, j] <= 1e-8, (f"{name} drifted by {dev[i, d, j]:.3g} (relative) by day {r.days[d]:g}, "
+                                      f"patient {i}")
+    dy, sc = _rhs_at_initial(spec, P)
+    for j, name in enumerate(spec.state_names):
+        if not _is_myeloid(name):
+            # expected: d/dt = 0 at the steady state
+            assert np.all(np.abs(dy[:, j]) <= 1e-10 * sc[:, j]), f"d{name}/dt at the initial state: {dy[:, j]}"
+
+
+@pytest.mark.parametrize("indication", ["SLE"])
+def test_myeloid_chain_is_at_steady_state_without_treatment(indication: str) -> None:
+    spec, P, r = _steady_case(indication)
+    sc = scales(spec, P)
+    dy, _ = _rhs_at_initial(spec, P)
+    for j, name in enumerate(spec.state_names):
+        if _is_myeloid(name):
+            # expected: the initial value / d/dt = 0 (Friberg 2002 steady state Circ = Circ0)
+            dev = np.abs(r.states[:, :, j] - r.states[:, :1, j]) / sc[:, None, j]
+            assert dev.max() <= 1e-8, f"{name} drifted by {dev.max():.3g} of its scale"
+            assert np.all(np.abs(dy[:, j]) <= 1e-10 * sc[:, j]), f"d{name}/dt at the initial state: {dy[:, j]}"
+
+
+# ------------------------------------------------------------------------------ closed forms
+def _short_regimen(save_days, check_days: int = 0) -> Regimen:
+    # the kernel integrates up to the last stop, withdrawal day included: keep it just past the saves
+    return Regimen(tuple(float(d) for d in save_days), check_days, (), max(save_days) + 1.0, False, 1, 1, 3, 40.0, 3)
+
+
+@pytest.mark.parametrize("n_doses", [1, 3])
+def test_lymphodepletion_exposures_follow_first_order_elimination(n_doses: int) -> None:
+    spec = build_model("SLE")
+    P = iiv_params(spec, 4, 3)
+    n = P.shape[0]
+    dose_days = np.array([-5.0, -4.0, -3.0][:n_doses])
+    save = [-5, -4.9, -4.5, -4, -3.5, -3, -2.5, -2, -1, 0, 1, 2, 4, 7]
+    reg = _short_regimen(save)
+    c0 = 300.0 * P[:, spec.parameter_index("bsa_m2")] / v_cy(spec, P)  # mg/L per dose
+    x0 = 30.0  # mg/m2 per dose
+    inp = PatientInputs(P, np.tile(dose_days, (n, 1)), np.tile(c0[:, None], (1, n_doses)), np.full((n, n_doses), x0),
+                        np.zeros(n), np.zeros(n), np.zeros(n), np.zeros((n, 0)), np.zeros((n, 0)))
+    t = np.array(sorted(save), dtype=float)
+    k_cy = P[:, spec.parameter_index("CL_Cy")] / v_cy(spec, P)  # k = CL / V, V = V_ref (BSA/1.58)^0.861
+    k_flu = P[:, spec.parameter_index("k_Flu")]
+    # analytic: superposition of boluses, C(t) = sum_{d < t} C0 exp(-k (t - d)) (saves are pre-dose)
+    lag = t[None, :, None] - dose_days[None, None, :]
+    on = lag > 0
+    cy = (c0[:, None, None] * np.exp(-k_cy[:, None, None] * np.where(on, lag, 0.0)) * on).sum(axis=2)
+    flu = (x0 * np.exp(-k_flu[:, None, None] * np.where(on, lag, 0.0)) * on).sum(axis=2)
+    for result in (simulate(spec, reg, inp, TIGHT), simulate_reference(spec, reg, inp, decisions="own")):
+        for name, exact in (("C_Cy", cy), ("X_Flu", flu)):
+            got = result.state(name)
+            assert np.all(got[exact == 0.0] == 0.0)
+            keep = exact > 1e-4  # below that the absolute tolerance, not the equations, sets the error
+            rel = np.abs(got[keep] - exact[keep]) / exact[keep]
+            assert rel.max() <= 1e-6, f"{name}: max relative error {rel.max():.3g} vs C0 exp(-k t)"
+
+
+def test_dexamethasone_and_linear_tocilizumab_follow_their_closed_forms() -> None:
+    spec = build_model("SLE")
+    P = iiv_params(spec, 3, 4)
+    n = P.shape[0]
+    P[:, spec.parameter_index("Vmax_toc")] = 0.0  # no Michaelis-Menten elimination: linear 2-compartment PK
+    reg = _short_regimen([0, 1, 1.5, 2, 3, 4, 5, 6, 8, 10, 14, 21], check_days=4)
+    eps_crs = np.zeros((n, 4))
+    eps_crs[:, 1] = 100.0  # CRS (grade >= 1) on day 1 only: one tocilizumab dose
+    eps_icans = np.zeros((n, 4))
+    eps_icans[:, 2] = 100.0  # ICANS on day 2 only: one 3-day dexamethasone course, days 2, 3, 4
+    toci = np.array([400.0, 560.0, 800.0])
+    inp = PatientInputs(P, np.full((n, 1), np.nan), np.zeros((n, 1)), np.zeros((n, 1)), np.zeros(n), np.zeros(n),
+                        toci, eps_crs, eps_icans)
+    r = simulate(spec, reg, inp, TIGHT)
+    assert np.all(r.toci_day[:, 0] == 1.0) and np.all(np.isnan(r.toci_day[:, 1:]))
+    assert np.all(r.dex_day[:, 0] == 2.0) and np.all(np.isnan(r.dex_day[:, 1:]))
+    t = r.days
+    col = spec.parameter_index
+    # analytic: DEX(t) = sum_{d in {2,3,4}, d < t} 40 mg exp(-k_dex (t - d))
+    lag = t[:, None] - np.array([2.0, 3.0, 4.0])[None, :]
+    for i in range(n):
+        k_dex = P[i, col("k_dex")]
+        dex = (40.0 * np.exp(-k_dex * np.where(lag > 0, lag, 0.0)) * (lag > 0)).sum(axis=1)
+        got = r.state("DEX")[i]
+        np.testing.assert_array_equal(got[dex == 0.0], 0.0)
+        np.testing.assert_allclose(got[dex > 0], dex[dex > 0], rtol=1e-6)
+        # closed form of the linear system: [TOC1, TOC2](t) = expm(K (t - 1)) [dose, 0], K from Frey 2010's
+        # two-compartment model; source scipy.linalg.expm (scipy as installed)
+        cl, v1, qq, v2 = (P[i, col(c)] for c in ("CL_toc", "V1_toc", "Q_toc", "V2_toc"))
+        K = np.array([[-(cl + qq) / v1, qq / v2], [qq / v1, -qq / v2]])
+        for d, day in enumerate(t):
+            exact = scipy.linalg.expm(K * (day - 1.0)) @ np.array([toci[i], 0.0]) if day > 1.0 else np.zeros(2)
+            got = np.array([r.state("TOC1")[i, d], r.state("TOC2")[i, d]])
+            np.testing.assert_allclose(got, exact, rtol=1e-6, atol=0.0, err_msg=f"tocilizumab, patient {i}, day {day}")
+
+
+@pytest.mark.parametrize("dose_cells", [0.0, 25e6])
+def test_c3_relaxes_in_closed_form_when_immune_complex_consumption_is_fixed(dose_cells: float) -> None:
+    """f_LL = 1 pins the autoantibody at 1 (all of it from CD19- plasma cells), so consumption is constant.
+
+    With C3_nl < C3_0 the consumption coefficient kIC3 = max(C3_nl / C3_0 - 1, 0) is 0, the
+    equation is dC3/dt = k_C3 (C3_nl - C3), and C3 relaxes from C3_0 to C3_nl; with C3_nl > C3_0
+    the baseline is the steady state. This holds whatever CAR-T does, so one case infuses DL2.
+    """
+    spec = build_model("SLE")
+    P = iiv_params(spec, 4, 8)
+    n = P.shape[0]
+    col = spec.parameter_index
+    P[:, col("f_LL")] = 1.0
+    P[:, col("C3_nl")] = [0.9, 1.0, 1.2, 1.4]
+    P[:, col("C3_0")] = [1.3, 1.1, 0.8, 0.6]
+    P[:, col("C4_nl")] = [0.12, 0.2, 0.25, 0.3]
+    P[:, col("C4_0")] = [0.2, 0.25, 0.15, 0.1]
+    save = [-28, -27.5, -27, -26, -25, -20, -10, 0, 5, 28, 90, 365, 730]
+    reg = Regimen(tuple(float(d) for d in save), 15, (), 731.0, False, 2, 2, 3, 40.0, 3)
+    inp = PatientInputs(P, np.tile([-5.0, -4.0, -3.0], (n, 1)), np.full((n, 3), 6.0), np.full((n, 3), 30.0),
+                        np.full(n, dose_cells), np.zeros(n), np.full(n, 560.0), np.zeros((n, 15)), np.zeros((n, 15)))
+    r = simulate(spec, reg, inp, TIGHT)
+    assert not r.status.any()
+    t = r.days - r.days[0]
+    for comp in ("C3", "C4"):
+        nl, c0, k = P[:, col(f"{comp}_nl")], P[:, col(f"{comp}_0")], P[:, col(f"k_{comp}")]
+        # analytic: C(t) = C_nl + (C_0 - C_nl) exp(-k t) if C_nl < C_0, else C_0 (steady state)
+        exact = np.where((nl < c0)[:, None], nl[:, None] + (c0 - nl)[:, None] * np.exp(-k[:, None] * t[None, :]),
+                         c0[:, None])
+        np.testing.assert_allclose(r.state(comp), exact, rtol=1e-6, atol=0.0, err_msg=comp)
+    np.testing.assert_array_equal(r.state("Ab"), 1.0)
+
+
+@pytest.mark.parametrize("indication", INDICATIONS)
+def test_b_lineage_steady_state_matches_the_helper_formulas(indication: str) -> None:
+    spec = build_model(indication)
+    P = iiv_params(spec, 6, 21)
+    col = spec.parameter_index
+    k = load_kernel(spec)
+    for p in P:
+        q = k.derive_py(p.copy(), np.empty(k.NQ))
+        y = k.initial_py(p, q, np.empty(k.NY))
+        tau, kbn, kact, kbm, kpb, dpb = (p[col(c)] for c in ("tau_P", "k_Bn", "k_act", "k_Bm", "k_PB", "d_PB"))
+        # helper formulas of _modules.BCELL, written out
+        c_bn = 1.0 / (tau * (kbn + kact))
+        c_bm = kact * c_bn / kbm
+        c_pb = kpb * c_bm / dpb
+        got = np.array([y[spec.state_index(s)] for s in ("P", "Bn", "Bm", "PB")])
+        np.testing.assert_allclose(got[1:] / got[0], [c_bn, c_bm, c_pb], rtol=1e-12)
+        # independent: the B-lineage equations at D = 1, no killing, no LD, r_reset = 1 are linear,
+        # 0 = I_P e1 + M x; solve for unit input with numpy.linalg.solve, then scale the input so
+        # that blood B cells f_Bblood (Bn + Bm) / V_blood equal the patient's B_ul0
+        M = np.array([[-1 / tau, 0, 0, 0], [1 / tau, -(kbn + kact), 0, 0], [0, kact, -kbm, 0], [0, 0, kpb, -dpb]])
+        x = np.linalg.solve(M, np.array([-1.0, 0.0, 0.0, 0.0]))
+        x *= p[col("B_ul0")] * p[col("V_blood")] / (p[col("f_Bblood")] * (x[1] + x[2]))
+        np.testing.assert_allclose(got, x, rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------- determinism
+@pytest.fixture(scope="module")
+def rescue_batch():
+    spec = build_model("SLE")
+    reg = bf1_regimen(crs_trigger=1, icans_trigger=1)
+    rng = np.random.default_rng(77)
+    P = iiv_params(spec, N_PAT, 78)
+    return spec, reg, bf1_inputs(spec, P, reg.check_days, rng=rng, forced_crs_days=2, forced_icans_days=1)
+
+
+def test_same_bytes_whatever_the_thread_count(rescue_batch) -> None:
+    spec, reg, inp = rescue_batch
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = simulate(spec, reg, inp)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two = simulate(spec, reg, inp)
+    finally:
+        numba.set_num_threads(before)
+    assert np.isfinite(one.toci_day).any()
+    assert same_bytes(one, two)
+    assert np.array_equal(one.states, two.states, equal_nan=True)
+
+
+def test_same_bytes_whatever_the_batch_split(rescue_batch) -> None:
+    spec, reg, inp = rescue_batch
+    whole = simulate(spec, reg, inp)
+    half = inp.n // 2
+    split = concat([simulate(spec, reg, inp.take(np.arange(half))),
+                    simulate(spec, reg, inp.take(np.arange(half, inp.n)))])
+    assert same_bytes(whole, split)
+
+
+def test_same_bytes_whatever_the_batch_split_with_different_ld_days(rescue_batch) -> None:
+    spec, reg, inp = rescue_batch
+    ld = inp.ld_day.copy()
+    ld[inp.n // 2:] -= 1.0  # second half lymphodepleted on days -6..-4
+    inp = PatientInputs(inp.params, ld, *(getattr(inp, f) for f in PatientInputs.__slots__[2:]))
+    whole = simulate(spec, reg, inp)
+    half = inp.n // 2
+    split = concat([simulate(spec, reg, inp.take(np.arange(half))),
+                    simulate(spec, reg, inp.take(np.arange(half, inp.n)))])
+    assert same_bytes(whole, split)
+
+
+# ---------------------------------------------------------------------------- failure is data
+@pytest.mark.parametrize(("name", "value", "expected"), [
+    ("rho", 1e5, SolveStatus.MAX_STEPS),  # expansion at 1e5/d exhausts the step budget
+    ("k_IL6", np.nan, SolveStatus.NON_FINITE),
+])
+def test_a_failing_patient_does_not_disturb_the_batch(rescue_batch, name, value, expected) -> None:
+    spec, reg, inp = rescue_batch
+    bad = 2
+    inp = with_param(inp, spec, bad, **{name: value})
+    r = simulate(spec, reg, inp)
+    assert r.status[bad] == expected, r.status_messages()[bad]
+    finite = np.isfinite(r.states[bad]).all(axis=1)
+    nan = np.isnan(r.states[bad]).all(axis=1)
+    assert (finite | nan).all() and nan.any()
+    first_nan = int(np.argmax(nan))
+    assert nan[first_nan:].all() and np.isnan(r.outputs[bad, first_nan:]).all()
+    others = np.array([i for i in range(inp.n) if i != bad])
+    alone = simulate(spec, reg, inp.take(others))
+    assert not alone.status.any()
+    assert same_bytes(alone, concat([SimulationResult(r.spec, r.days, **{
+        f: getattr(r, f)[others] for f in ("states", "outputs", "crs_level", "icans_level", "toci_day", "dex_day",
+                                           "ist_restart_day", "status", "n_steps")})]))
+
+
+def test_step_budget_failure_keeps_the_solved_prefix(rescue_batch) -> None:
+    spec, reg, inp = rescue_batch
+    full = simulate(spec, reg, inp)
+    cut = simulate(spec, reg, inp, SolverOptions(max_steps=300))
+    assert np.all(cut.status == SolveStatus.MAX_STEPS)
+    for i in range(inp.n):
+        nan = np.isnan(cut.states[i]).all(axis=1)
+        first_nan = int(np.argmax(nan))
+        assert nan.any() and nan[first_nan:].all() and np.isfinite(cut.states[i, :first_nan]).all()
+        # the same steps were taken up to the failure, so the saved prefix is bit-identical
+        assert cut.states[i, :first_nan].tobytes() == full.states[i, :first_nan].tobytes()
