@@ -3,8 +3,9 @@
 :func:`simulate_reference` integrates the *same* generated equations as the compiled kernel —
 the plain-Python twins ``derive_py``, ``rhs_py``, ``initial_py`` and ``outputs_py`` of the kernel
 module returned by :func:`~cartlab.model.load_kernel` — with :func:`scipy.integrate.solve_ivp`
-at tight tolerances. It walks the same stop grid (:func:`~cartlab.model.build_stops`) and applies
-the same events in the same order as the kernel's ``_patient`` loop (``_solver_src.py``):
+at tight tolerances. It walks the same stop grid (:func:`~cartlab.model.build_stops`, skipping, as the
+kernel does, stops that are only another patient's dose day) and applies the same events in the same
+order as the kernel's ``_patient`` loop (``_solver_src.py``):
 
 1. save the state and outputs (before any dose of that day),
 2. lymphodepletion doses (cyclophosphamide concentration, fludarabine K-PD amount),
@@ -250,6 +251,10 @@ def _patient(k, regimen, inputs, i, r, t0, stops, flags, slot, replay, method, r
     st = 0
     for kk in range(stops.shape[0]):
         tk = float(stops[kk])
+        fl = int(flags[kk])
+        if fl == 0 and not np.any(ld_t == tk):
+            # another patient's dose day: the kernel does not stop there either
+            continue
         if tk > t:
             sol = solve_ivp(fun, (t, tk), y, method=method, rtol=rtol, atol=atol * sc)
             nsteps[r] += len(sol.t) - 1
@@ -258,7 +263,6 @@ def _patient(k, regimen, inputs, i, r, t0, stops, flags, slot, replay, method, r
                 break
             y = np.array(sol.y[:, -1])
             t = tk
-        fl = int(flags[kk])
         if fl & F_SAVE:
             Y[r, slot[kk]] = y
             O[r, slot[kk]] = outputs_py(t, y, p, q, o)
