@@ -33,7 +33,6 @@ import resource
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import numba
@@ -51,6 +50,8 @@ from cartlab.model import (
     simulate,
     simulate_reference,
 )
+from cartlab.protocol import load_protocol
+from cartlab.trial import regimen_for
 
 PROTOCOL = Path(cartlab.__file__).parent / "protocols" / "breakfree1-sle.toml"
 TARGETS = {
@@ -63,14 +64,8 @@ TARGETS = {
 
 
 def regimen() -> Regimen:
-    proto = tomllib.loads(PROTOCOL.read_text())
-    sch, rescue, ist = proto["schedule"], proto["rescue"], proto["immunosuppression"]
-    n_daily = int(sch["daily_monitoring_days"]) + 1
-    save = sorted(set(sch["lab_days"]) | set(sch["pk_days"]) | set(range(n_daily)))
-    return Regimen(tuple(float(d) for d in save), n_daily, tuple(float(d) for d in sch["disease_days"]),
-                   float(ist["withdrawal_day"]), bool(ist["restart_on_flare"]), int(rescue["tocilizumab_crs_grade"]),
-                   int(rescue["steroid_icans_grade"]), int(rescue["tocilizumab_max_doses"]),
-                   float(rescue["dexamethasone_mg_per_day"]), int(rescue["dexamethasone_days"]))
+    """The Breakfree-1 SLE schedule and rescue rules, as ``cartlab run`` builds them."""
+    return regimen_for(load_protocol(PROTOCOL))
 
 
 def population(spec, reg: Regimen, n: int, seed: int) -> PatientInputs:

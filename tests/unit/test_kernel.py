@@ -15,7 +15,7 @@ The first run compiles each indication's kernel (~20 s each); later runs load nu
 
 from __future__ import annotations
 
-import tomllib
+import dataclasses
 from pathlib import Path
 
 import numba
@@ -37,6 +37,8 @@ from cartlab.model import (
     simulate,
     simulate_reference,
 )
+from cartlab.protocol import load_protocol
+from cartlab.trial import regimen_for
 
 BF1_SLE = Path(cartlab.__file__).parent / "protocols" / "breakfree1-sle.toml"
 N_PAT = 8
@@ -52,22 +54,12 @@ REF_CALL = (f"scipy {scipy.__version__} solve_ivp(rhs_py, (t_k, t_k+1), y, metho
 
 # ------------------------------------------------------------------------------------- helpers
 def bf1_regimen(*, crs_trigger: int | None = None, icans_trigger: int | None = None) -> Regimen:
-    """The Breakfree-1 SLE schedule (lab, PK and daily days; disease assessments; rescue rules)."""
-    proto = tomllib.loads(BF1_SLE.read_text())
-    sch, rescue, ist = proto["schedule"], proto["rescue"], proto["immunosuppression"]
-    n_daily = int(sch["daily_monitoring_days"]) + 1  # days 0-14 inclusive
-    save = sorted(set(sch["lab_days"]) | set(sch["pk_days"]) | set(range(n_daily)))
-    return Regimen(
-        save_days=tuple(float(d) for d in save),
-        check_days=n_daily,
-        disease_days=tuple(float(d) for d in sch["disease_days"]),
-        withdrawal_day=float(ist["withdrawal_day"]),
-        restart_on_flare=bool(ist["restart_on_flare"]),
-        crs_trigger=crs_trigger if crs_trigger is not None else int(rescue["tocilizumab_crs_grade"]),
-        icans_trigger=icans_trigger if icans_trigger is not None else int(rescue["steroid_icans_grade"]),
-        toci_max=int(rescue["tocilizumab_max_doses"]),
-        dex_mg_per_day=float(rescue["dexamethasone_mg_per_day"]),
-        dex_days=int(rescue["dexamethasone_days"]),
+    """The Breakfree-1 SLE schedule and rescue rules, as ``cartlab run`` builds them."""
+    reg = regimen_for(load_protocol(BF1_SLE))
+    return dataclasses.replace(
+        reg,
+        crs_trigger=reg.crs_trigger if crs_trigger is None else crs_trigger,
+        icans_trigger=reg.icans_trigger if icans_trigger is None else icans_trigger,
     )
 
 

@@ -194,8 +194,7 @@ def simulate_reference(
         raise SpecError(f"kernel_result has {kernel_result.states.shape[0]} patients; inputs has {inputs.n}")
 
     k = load_kernel(spec)
-    t0, stops, flags, slot = build_stops(regimen, inputs.ld_day)
-    save_days = np.array(sorted(set(float(d) for d in regimen.save_days)), dtype=np.float64)
+    t0, stops, flags, slot, save_days = build_stops(regimen, inputs.ld_day)
     n = len(rows)
     n_check = inputs.eps_crs.shape[1]
     Y = np.full((n, save_days.shape[0], k.NY), np.nan)

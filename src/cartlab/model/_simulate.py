@@ -133,10 +133,10 @@ class SimulationResult:
 F_SAVE, F_CHECK, F_DOSEDAY, F_DISEASE, F_WITHDRAW, F_INFUSE = 1, 2, 4, 8, 16, 32
 
 
-def build_stops(regimen: Regimen, ld_day: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+def build_stops(regimen: Regimen, ld_day: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The common stop grid: every save, dose, check and assessment day, with flags.
 
-    Returns ``(t0, stops, flags, save_slot)``; ``t0`` is the earliest event or save day.
+    Returns ``(t0, stops, flags, save_slot, save_days)``; ``t0`` is the earliest event or save day.
     """
     finite_ld = ld_day[np.isfinite(ld_day)]
     if np.any(finite_ld != np.round(finite_ld)):
@@ -165,7 +165,7 @@ def build_stops(regimen: Regimen, ld_day: np.ndarray) -> tuple[float, np.ndarray
     for k, d in enumerate(stops):
         if flags[k] & F_SAVE:
             slot[k] = int(np.searchsorted(save_days, d))
-    return float(stops[0]), stops, flags, slot
+    return float(stops[0]), stops, flags, slot, save_days
 
 
 def simulate(spec: ModelSpec, regimen: Regimen, inputs: PatientInputs,
@@ -179,8 +179,7 @@ def simulate(spec: ModelSpec, regimen: Regimen, inputs: PatientInputs,
     if inputs.params.shape[1] != len(spec.parameters):
         raise SpecError(f"params has {inputs.params.shape[1]} columns; model {spec.name} has "
                         f"{len(spec.parameters)} parameters")
-    t0, stops, flags, slot = build_stops(regimen, inputs.ld_day)
-    save_days = np.array(sorted(set(float(d) for d in regimen.save_days)), dtype=np.float64)
+    t0, stops, flags, slot, save_days = build_stops(regimen, inputs.ld_day)
     ctrl = np.zeros(k.NCTRL)
     ctrl[k.C_RTOL] = options.rtol
     ctrl[k.C_ATOL] = options.atol

@@ -211,8 +211,7 @@ def _sdtm(protocol: Protocol, subjects, screen_fail, sim: SimulationResult, inpu
     prod = protocol.product
     ist_drug = {"SLE": "MYCOPHENOLATE MOFETIL", "SSC": "MYCOPHENOLATE MOFETIL", "IIM": "METHOTREXATE"}[ind]
 
-    for k, s in enumerate(screen_fail):
-        arm = protocol.arms[s["arm"]]
+    for s in screen_fail:
         uid = f"{study}-S{s['arm'] + 1}{s['screen_no']:03d}" + (f"-R{replicate}" if replicate else "")
         consent = STUDY_START + dt.timedelta(days=14 * s["screen_no"] + 150 * s["arm"])
         dm.add(STUDYID=study, DOMAIN="DM", USUBJID=uid, SUBJID=uid.split("-")[-1], SITEID="001", RFSTDTC=None,
@@ -221,7 +220,6 @@ def _sdtm(protocol: Protocol, subjects, screen_fail, sim: SimulationResult, inpu
                ACTARMCD="SCRNFAIL", ACTARM="Screen Failure", COUNTRY="USA", ARMNRS=None)
         ds.add(STUDYID=study, DOMAIN="DS", USUBJID=uid, DSSEQ=1, DSTERM=f"SCREEN FAILURE: {s['why']}",
                DSDECOD="SCREEN FAILURE", DSCAT="DISPOSITION EVENT", DSSTDTC=consent.isoformat(), DSSTDY=None)
-        _ = arm
 
     idx_s = {name: i for i, name in enumerate(sim.spec.state_names)}
     pidx = {name: i for i, name in enumerate(sim.spec.parameter_names)}
