@@ -1,14 +1,17 @@
 """Generate the simulation kernel's source from a :class:`ModelSpec`.
 
-The generated module holds plain-Python functions (``derive_py``, ``rhs_py``, ``outputs_py``,
-``initial_py``, ``scales_py``) — used by the scipy reference — and their numba-compiled twins plus
-the solver loop (:mod:`._solver_src`). It is written to a cache directory named by the model's
-fingerprint so numba's on-disk cache makes later runs start in about a second.
+The generated module holds plain-Python functions (``derive_py``, ``rhs_py``, ``diag_py``,
+``outputs_py``, ``initial_py``, ``scales_py``) — used by the scipy reference and the tests — and
+their numba-compiled twins plus the solver loop (:mod:`._solver_src`). ``diag_py`` is the diagonal
+of the Jacobian, differentiated symbolically with sympy (the solver treats it implicitly). The
+module is written to a cache directory named by the model's structure and the generator's own
+source, so later runs neither regenerate it nor recompile it (numba's on-disk cache).
 """
 
 from __future__ import annotations
 
 import ast
+import hashlib
 import importlib.util
 import os
 import sys
@@ -28,10 +31,14 @@ def _names(expr: str) -> set[str]:
 
 
 def split_helpers(spec: ModelSpec) -> tuple[list, list]:
-    """Split helpers into per-patient constants (parameters only) and time-varying ones."""
+    """Split helpers into per-patient constants (parameters only) and time-varying ones.
+
+    Parameters of kind ``"input"`` change during a simulation (events set them), so helpers that
+    use them are time-varying.
+    """
     const: list = []
     varying: list = []
-    const_names = {p.name for p in spec.parameters}
+    const_names = {p.name for p in spec.parameters if p.kind != "input"}
     for h in spec.helpers:
         used = _names(h.expr) - FUNCTIONS
         if used <= const_names:
@@ -42,11 +49,112 @@ def split_helpers(spec: ModelSpec) -> tuple[list, list]:
     return const, varying
 
 
+_STEP_FUNCTIONS = """
+
+@njit(cache=True, error_model='numpy', inline='always')
+def _step(x):
+    return 1.0 if x > 0.0 else (0.5 if x == 0.0 else 0.0)
+
+
+@njit(cache=True, error_model='numpy', inline='always')
+def _sign(x):
+    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
+"""
+
+
+class _Hoister(ast.NodeTransformer):
+    """Move subexpressions that depend on per-patient constants only out of the right-hand side.
+
+    ``rewrite`` replaces every maximal constant subexpression (an operation, not a bare name or
+    number) by a name ``_kN``; ``defs`` lists ``(name, expression)`` for ``derive``, which computes
+    them once per patient. The arithmetic is unchanged, only done earlier.
+    """
+
+    def __init__(self, const_names: set[str]):
+        self.const = set(const_names)
+        self.defs: dict[str, str] = {}
+
+    def _is_const(self, node: ast.AST) -> bool:
+        """Only per-patient constants, numbers and model functions (``exp``, ``pow`` …) inside."""
+        called = {id(c.func) for c in ast.walk(node) if isinstance(c, ast.Call)}
+        for n in ast.walk(node):
+            if isinstance(n, ast.Call) and not (isinstance(n.func, ast.Name) and n.func.id in FUNCTIONS):
+                return False
+            if isinstance(n, ast.Name) and id(n) not in called and n.id not in self.const:
+                return False
+        return True
+
+    def generic_visit(self, node):
+        if isinstance(node, (ast.BinOp, ast.Call, ast.UnaryOp)) and self._is_const(node) and not (
+                isinstance(node, ast.UnaryOp) and isinstance(node.operand, (ast.Name, ast.Constant))):
+            src = ast.unparse(node)
+            if src not in self.defs:
+                self.defs[src] = f"_k{len(self.defs)}"
+            return ast.copy_location(ast.Name(self.defs[src], ast.Load()), node)
+        return super().generic_visit(node)
+
+    def rewrite(self, expr: str) -> str:
+        tree = ast.parse(expr, mode="eval")
+        return ast.unparse(self.visit(tree))
+
+
+def symbolic_parts(spec: ModelSpec, const: list, varying: list) -> tuple[list[tuple[str, str]], list[tuple[int, str]]]:
+    """What the solver needs beyond the right-hand side, derived with sympy.
+
+    Returns ``(diag_lines, decays)``: ``(target, expression)`` lines of ``diag_py`` computing
+    ``out[i] = d f_i / d y_i`` (helpers substituted; kinks — ``max``, ``min``, ``abs`` —
+    differentiate to step functions, and the value at a kink does not matter to the solver, which
+    only needs a diagonal close to the Jacobian's), and ``(state index, rate expression)`` of the
+    states whose equation is exactly ``-k * y`` with ``k`` a per-patient constant (the solver
+    integrates those exactly).
+    """
+    import sympy as sp
+    from sympy.parsing.sympy_parser import parse_expr
+    from sympy.printing.pycode import PythonCodePrinter
+
+    class _Printer(PythonCodePrinter):
+        def _print_Heaviside(self, e):  # noqa: N802 (sympy's dispatch name)
+            return f"_step({self._print(e.args[0])})"
+
+        def _print_sign(self, e):
+            return f"_sign({self._print(e.args[0])})"
+
+    names = [p.name for p in spec.parameters] + [h.name for h in const] + list(spec.state_names) + ["t"]
+    local: dict = {n: sp.Symbol(n, real=True) for n in names}
+    local.update(max=sp.Max, min=sp.Min, pow=sp.Pow, abs=sp.Abs, exp=sp.exp, log=sp.log, sqrt=sp.sqrt,
+                 tanh=sp.tanh)
+    for h in varying:
+        local[h.name] = parse_expr(h.expr, local_dict=local)
+    constant = {local[p.name] for p in spec.parameters if p.kind != "input"} | {local[h.name] for h in const}
+    pr = _Printer({"fully_qualified_modules": False, "standard": "python3", "strict": True})
+    diag, decays = [], []
+    for i, s in enumerate(spec.state_names):
+        f = parse_expr(spec.equations[s], local_dict=local)
+        d = sp.diff(f, local[s])
+        diag.append(d)
+        if d.free_symbols <= constant and sp.simplify(f - d * local[s]) == 0:
+            decays.append((i, pr.doprint(-d)))
+    shared, reduced = sp.cse(diag, symbols=sp.numbered_symbols("_d"), order="none")
+    lines = [(str(a), pr.doprint(b)) for a, b in shared]
+    lines += [(f"out[{i}]", f"float({pr.doprint(d)})") for i, d in enumerate(reduced)]
+    return lines, decays
+
+
 def generate_source(spec: ModelSpec) -> str:
     """Return the Python source of the kernel module for ``spec``."""
     const, varying = split_helpers(spec)
+    const_names = {p.name for p in spec.parameters if p.kind != "input"} | {h.name for h in const}
+    hoist = _Hoister(const_names)
+    varying_src = [(h.name, hoist.rewrite(h.expr)) for h in varying]
+    equations = [(s, hoist.rewrite(spec.equations[s])) for s in spec.state_names]
+    outputs = [(n, hoist.rewrite(n)) for n in OUTPUTS]
+    diag_src, decays = symbolic_parts(spec, const, varying)
+    diag_lines = [(tgt, hoist.rewrite(e)) for tgt, e in diag_src]
+    derived = [(h.name, h.expr) for h in const] + [(k, e) for e, k in hoist.defs.items()]
+    derived += [(f"_r{m}", e) for m, (_, e) in enumerate(decays)]
+
     pidx = {p.name: i for i, p in enumerate(spec.parameters)}
-    qidx = {h.name: i for i, h in enumerate(const)}
+    qidx = {name: i for i, (name, _) in enumerate(derived)}
     sidx = {s.name: i for i, s in enumerate(spec.states)}
     for name in OUTPUTS:
         if name not in sidx and name not in qidx and name not in {h.name for h in varying}:
@@ -68,48 +176,52 @@ def generate_source(spec: ModelSpec) -> str:
     L: list[str] = [
         f"# Generated by cartlab.model from model {spec.name!r} (fingerprint {spec.fingerprint()}). Do not edit.",
         "import numpy as np",
-        "from math import exp, log, sqrt, pow",
+        "from math import exp, log, sqrt, pow, tanh",
         "from numba import njit, prange",
         "",
         f"NY = {len(spec.states)}",
         f"NP = {len(spec.parameters)}",
-        f"NQ = {max(len(const), 1)}",
+        f"NQ = {max(len(derived), 1)}",
         f"NO = {len(OUTPUTS)}",
         f"STATE_NAMES = {spec.state_names!r}",
         f"OUTPUT_NAMES = {OUTPUTS!r}",
         f"PARAM_INDEX = {pidx!r}",
         f"STATE_INDEX = {sidx!r}",
-        "",
+        "# states that only decay at a per-patient constant rate: index, and the rate's slot in q",
+        f"ND = {len(decays)}",
+        f"DECAY_IDX = np.array({[i for i, _ in decays]!r}, dtype=np.int64)",
+        f"DECAY_Q = np.array({[qidx[f'_r{m}'] for m in range(len(decays))]!r}, dtype=np.int64)",
+        _STEP_FUNCTIONS,
         "",
         "def derive_py(p, q):",
     ]
-    L += unpack(used_by([h.expr for h in const]), False)
-    for h in const:
-        L.append(f"    {h.name} = {h.expr}")
-        L.append(f"    q[{qidx[h.name]}] = {h.name}")
+    L += unpack(used_by([e for _, e in derived]) - set(qidx), False)
+    for name, e in derived:
+        L.append(f"    {name} = {e}")
+        L.append(f"    q[{qidx[name]}] = {name}")
     L.append("    return q")
 
-    # rhs: only the varying helpers that are needed
-    def rhs_like(fname: str, targets: list[tuple[str, str]], extra_args: str = "") -> None:
-        exprs = [e for _, e in targets]
-        need = used_by(exprs)
-        # transitive closure over varying helpers (walk backwards)
+    def rhs_like(fname: str, targets: list[tuple[str, str]], locals_: list[tuple[str, str]] = ()) -> None:
+        """A function of (t, y, p, q) computing ``targets``, with the varying helpers they need."""
+        need = used_by([e for _, e in targets] + [e for _, e in locals_])
         chosen = []
-        for h in reversed(varying):
-            if h.name in need:
-                chosen.append(h)
-                need |= _names(h.expr)
+        for name, e in reversed(varying_src):  # transitive closure, walking backwards
+            if name in need:
+                chosen.append((name, e))
+                need |= _names(e)
         chosen.reverse()
-        L.extend(["", "", f"def {fname}(t, y, p, q, out{extra_args}):"])
+        L.extend(["", "", f"def {fname}(t, y, p, q, out):"])
         L.extend(unpack(need, True))
-        for h in chosen:
-            L.append(f"    {h.name} = {h.expr}")
+        for name, e in chosen + list(locals_):
+            L.append(f"    {name} = {e}")
         for target, e in targets:
             L.append(f"    {target} = {e}")
         L.append("    return out")
 
-    rhs_like("rhs_py", [(f"out[{sidx[s]}]", spec.equations[s]) for s in spec.state_names])
-    rhs_like("outputs_py", [(f"out[{i}]", n) for i, n in enumerate(OUTPUTS)])
+    rhs_like("rhs_py", [(f"out[{sidx[s]}]", e) for s, e in equations])
+    rhs_like("outputs_py", [(f"out[{i}]", e) for i, (_, e) in enumerate(outputs)])
+    rhs_like("diag_py", [(t, e) for t, e in diag_lines if t.startswith("out[")],
+             [(t, e) for t, e in diag_lines if not t.startswith("out[")])
 
     L.extend(["", "", "def initial_py(p, q, out):"])
     L.extend(unpack(used_by([s.initial for s in spec.states]), False))
@@ -124,11 +236,12 @@ def generate_source(spec: ModelSpec) -> str:
     L.extend([
         "",
         "",
-        "derive = njit(cache=True, inline='always')(derive_py)",
-        "rhs = njit(cache=True, inline='always')(rhs_py)",
-        "outputs = njit(cache=True)(outputs_py)",
-        "initial = njit(cache=True)(initial_py)",
-        "scales = njit(cache=True)(scales_py)",
+        "derive = njit(cache=True, error_model='numpy', inline='always')(derive_py)",
+        "rhs = njit(cache=True, error_model='numpy', fastmath={'contract'})(rhs_py)",
+        "diag = njit(cache=True, error_model='numpy', fastmath={'contract'})(diag_py)",
+        "outputs = njit(cache=True, error_model='numpy')(outputs_py)",
+        "initial = njit(cache=True, error_model='numpy')(initial_py)",
+        "scales = njit(cache=True, error_model='numpy')(scales_py)",
         "",
         "I_E = STATE_INDEX['E']",
         "I_M = STATE_INDEX['M']",
@@ -160,18 +273,31 @@ def cache_dir() -> Path:
 _LOADED: dict[str, ModuleType] = {}
 
 
-def load_kernel(spec: ModelSpec) -> ModuleType:
-    """Generate (once), write and import the kernel module of ``spec``."""
-    src = generate_source(spec)
-    import hashlib
+def _generator_digest() -> str:
+    """Hash of the code generator and the solver source: a change to either makes a new kernel."""
+    h = hashlib.sha256(Path(__file__).read_bytes())
+    h.update(SOLVER_SOURCE.encode())
+    return h.hexdigest()
 
-    key = f"{spec.name.replace('-', '_')}_{hashlib.sha256(src.encode()).hexdigest()[:16]}"
+
+def kernel_key(spec: ModelSpec) -> str:
+    """Cache key of the kernel of ``spec``: the model's structure (not its parameter values) and the
+    generator's source."""
+    h = hashlib.sha256(spec.fingerprint().encode())
+    h.update(_generator_digest().encode())
+    return f"{spec.name.replace('-', '_')}_{h.hexdigest()[:16]}"
+
+
+def load_kernel(spec: ModelSpec) -> ModuleType:
+    """Generate (once per structure), write and import the kernel module of ``spec``."""
+    key = kernel_key(spec)
     if key in _LOADED:
         return _LOADED[key]
     d = cache_dir()
     d.mkdir(parents=True, exist_ok=True)
     path = d / f"cartlab_kernel_{key}.py"
-    if not path.exists() or path.read_text() != src:
+    if not path.exists():
+        src = generate_source(spec)
         fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
         with os.fdopen(fd, "w") as fh:
             fh.write(src)

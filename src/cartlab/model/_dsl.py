@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from .._core.errors import SpecError
 
-FUNCTIONS = frozenset({"exp", "log", "sqrt", "pow", "min", "max", "abs"})
+FUNCTIONS = frozenset({"exp", "log", "sqrt", "pow", "tanh", "min", "max", "abs"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,7 +142,9 @@ BCELL = Module(
         Helper("PB_ss", "c_PB * P_ss", "cells"),
         Helper("I_P", "P_ss / tau_P", "cells/d"),
         Helper("A", "P + Bn + Bm + PB", "cells", "CD19+ antigen mass"),
-        Helper("h_dep", "1.0 / (1.0 + pow(A / (0.01 * A0), 8.0))", "1", "smooth indicator of A < 1 % of A0"),
+        Helper("a_dep2", "(A / (0.01 * A0)) * (A / (0.01 * A0))", "1", "(A / 1 % of A0)^2"),
+        Helper("h_dep", "1.0 / (1.0 + (a_dep2 * a_dep2) * (a_dep2 * a_dep2))", "1",
+               "smooth indicator of A < 1 % of A0: 1 / (1 + (A / 0.01 A0)^8), without a pow call"),
         Helper("r_reset", "1.0 - R_max * Dep", "1"),
     ),
     equations={
@@ -178,8 +180,9 @@ CART = Module(
         _p("theta_LD", 1.0, "1", "lymphodepletion 'space' boost of expansion", "Kimmel 2021; Hanson 2016"),
     ),
     helpers=(
-        Helper("phi", "pow(A, n_A) / (pow(A, n_A) + pow(K_A, n_A))", "1", "antigen drive"),
-        Helper("w", "1.0 / (1.0 + exp((t - T_exp) / s_w))", "1", "expansion window"),
+        Helper("phi", "1.0 / (1.0 + pow(K_A / A, n_A))", "1", "antigen drive A^n / (A^n + K_A^n)"),
+        Helper("w", "0.5 * (1.0 - tanh(0.5 * (t - T_exp) / s_w))", "1",
+               "expansion window 1/(1 + exp((t - T_exp)/s_w)), in its overflow-free tanh form"),
         Helper("Hld", "1.0 + theta_LD * max(0.0, 1.0 - L / L0)", "1", "lymphodepletion boost"),
         Helper("kappa", "k_kE * E + k_kE * k_kM_ratio * M", "1/d", "kill hazard per CD19+ cell"),
     ),

@@ -89,8 +89,8 @@ def _ieee_twins(k: types.ModuleType) -> dict[str, types.FunctionType]:
     """The kernel module's plain-Python functions, rebound to IEEE-754 ``exp``/``log``/``sqrt``/``pow``.
 
     The generated twins import the functions of :mod:`math`, which raise where the compiled
-    kernel returns ``inf``/``nan`` (e.g. ``exp((t - T_exp) / s_w)`` overflows for ``t`` beyond
-    about a year); rebinding gives the reference the kernel's arithmetic, not different errors.
+    kernel returns ``inf``/``nan`` (e.g. ``exp`` of a large argument, ``log`` of a negative trial
+    value); rebinding gives the reference the kernel's arithmetic, not different errors.
     """
     g = dict(vars(k))
     g.update(exp=_exp, log=_log, sqrt=_sqrt, pow=_pow)

@@ -1,16 +1,192 @@
 """Source of the compiled solver, appended to every generated kernel module.
 
-Dormand–Prince 5(4) with FSAL and per-state error weights (``atol * scale_i + rtol * |y_i|``),
-integrating patient by patient between *stops* (save times, dose days, daily checks). At each stop
-the kernel applies that patient's events in a fixed order — save (pre-dose), lymphodepletion doses,
-infusion, immunosuppressant withdrawal, daily CRS/ICANS check with protocol rescue, dexamethasone
-doses, flare check — and restarts the integration, so doses are jumps, never smoothed.
+The integrator is an additive Runge–Kutta pair of Kennedy & Carpenter (2003, Appl. Numer. Math.
+44:139–181, Appendix C; coefficients as SUNDIALS ARKODE ships them): ``METHOD`` is ARK5(4)8L[2]SA,
+ARK4(3)6L[2]SA is kept for comparison. It is used as an implicit–explicit method on the split
+``f(y) = Λ y + (f(y) − Λ y)``, where ``Λ`` is the diagonal of the Jacobian at the start of the step
+(differentiated symbolically from the model by the code generator; growing entries set to 0),
+integrated with the L-stable ESDIRK part, and the rest with the explicit part. Every implicit stage
+is then a division, so a step costs what an explicit step costs, but the fast first-order losses of
+the model (IL-6 elimination, t½ 4 h; transit compartments; CAR-T killing) no longer bound the step
+in the quiet months after infusion, where the former explicit Dormand–Prince kernel spent most of
+its steps (0.8-day steps for a year, the stability limit of IL-6 elimination).
+
+A component is put in the implicit part of a step only when the step is too long for the explicit
+part to take it (``h |λ_j| > STIFF``; the explicit method's real stability boundary is 5.39): at
+moderate ``h λ`` the explicit part is the more accurate (measured: treating every decaying
+component implicitly needed 1.5x the steps). The order conditions hold for any constant ``Λ`` in a
+step, so the choice changes stability and cost, never the order.
+
+States whose equation is exactly ``−k y`` with a per-patient constant ``k`` (cyclophosphamide, the
+fludarabine K-PD amount, the dexamethasone effect; found by the code generator) are integrated
+exactly, ``y e^{−k c_s h}`` at every stage, carry no error, and are set to 0 once below 1e-20 of
+their scale.
+
+Error test: weighted max norm, every state's estimate below ``atol * scale_i + rtol *
+max(|y_i|, |y_new_i|)`` (an RMS norm let the one fast-changing state carry √30 times its tolerance,
+which cost agreement with the reference at the onset of B-cell depletion). Step size: PI
+controller (Gustafsson 1991), no growth right after a rejection, and for ten steps after a rejection
+the step stays below the geometric mean of the last accepted and the failed length (or, when the
+failing component was implicit only because of the length, below its switch).
+
+The kernel integrates patient by patient between *stops* (save times, dose days, daily checks). At
+each stop it applies that patient's events in a fixed order — save (pre-dose), lymphodepletion
+doses, infusion, immunosuppressant withdrawal, daily CRS/ICANS check with protocol rescue,
+dexamethasone doses, flare check — and restarts the integration, so doses are jumps, never smoothed.
 
 Failures are data: a patient whose integration fails keeps ``NaN`` from the failure on and gets a
 status code (see :class:`cartlab.model.SolveStatus`); the batch goes on.
 """
 
-SOLVER_SOURCE = r'''
+from dataclasses import dataclass
+from fractions import Fraction as _Fr
+
+F = _Fr
+
+
+@dataclass(frozen=True)
+class Tableau:
+    """An additive Runge–Kutta pair: explicit and (ESDIRK) implicit stage coefficients, shared
+    weights ``b`` and embedded weights ``bhat``, abscissae ``c``, implicit diagonal ``gamma``;
+    ``order``/``embedded`` of the solution and of the error estimate. Rows of ``ae``/``ai`` hold
+    the coefficients of the earlier stages only (the implicit diagonal is ``gamma``)."""
+
+    name: str
+    order: int
+    embedded: int
+    gamma: _Fr
+    c: tuple
+    ae: tuple
+    ai: tuple
+    b: tuple
+    bhat: tuple
+
+    @property
+    def stages(self) -> int:
+        return len(self.c)
+
+
+#: Kennedy & Carpenter (2003), Appl. Numer. Math. 44:139–181, Appendix C, as SUNDIALS ARKODE
+#: ships them (ARK436L2SA_ERK_6_3_4 / ARK436L2SA_DIRK_6_3_4)
+ARK436 = Tableau(
+    "ARK4(3)6L[2]SA", 4, 3, F(1, 4),
+    c=(F(0), F(1, 2), F(83, 250), F(31, 50), F(17, 20), F(1)),
+    ae=((),
+        (F(1, 2),),
+        (F(13861, 62500), F(6889, 62500)),
+        (F(-116923316275, 2393684061468), F(-2731218467317, 15368042101831), F(9408046702089, 11113171139209)),
+        (F(-451086348788, 2902428689909), F(-2682348792572, 7519795681897), F(12662868775082, 11960479115383),
+         F(3355817975965, 11060851509271)),
+        (F(647845179188, 3216320057751), F(73281519250, 8382639484533), F(552539513391, 3454668386233),
+         F(3354512671639, 8306763924573), F(4040, 17871))),
+    ai=((),
+        (F(1, 4),),
+        (F(8611, 62500), F(-1743, 31250)),
+        (F(5012029, 34652500), F(-654441, 2922500), F(174375, 388108)),
+        (F(15267082809, 155376265600), F(-71443401, 120774400), F(730878875, 902184768), F(2285395, 8070912)),
+        (F(82889, 524892), F(0), F(15625, 83664), F(69875, 102672), F(-2260, 8211))),
+    b=(F(82889, 524892), F(0), F(15625, 83664), F(69875, 102672), F(-2260, 8211), F(1, 4)),
+    bhat=(F(4586570599, 29645900160), F(0), F(178811875, 945068544), F(814220225, 1159782912),
+          F(-3700637, 11593932), F(61727, 225920)),
+)
+
+#: Kennedy & Carpenter (2003), Appendix C, as SUNDIALS ARKODE ships them
+#: (ARK548L2SA_ERK_8_4_5 / ARK548L2SA_DIRK_8_4_5)
+_G5 = F(41, 200)
+ARK548 = Tableau(
+    "ARK5(4)8L[2]SA", 5, 4, _G5,
+    c=(F(0), F(41, 100), F(2935347310677, 11292855782101), F(1426016391358, 7196633302097), F(92, 100),
+       F(24, 100), F(3, 5), F(1)),
+    ae=((),
+        (F(41, 100),),
+        (F(367902744464, 2072280473677), F(677623207551, 8224143866563)),
+        (F(1268023523408, 10340822734521), F(0), F(1029933939417, 13636558850479)),
+        (F(14463281900351, 6315353703477), F(0), F(66114435211212, 5879490589093),
+         F(-54053170152839, 4284798021562)),
+        (F(14090043504691, 34967701212078), F(0), F(15191511035443, 11219624916014),
+         F(-18461159152457, 12425892160975), F(-281667163811, 9011619295870)),
+        (F(19230459214898, 13134317526959), F(0), F(21275331358303, 2942455364971),
+         F(-38145345988419, 4862620318723), F(-1, 8), F(-1, 8)),
+        (F(-19977161125411, 11928030595625), F(0), F(-40795976796054, 6384907823539),
+         F(177454434618887, 12078138498510), F(782672205425, 8267701900261), F(-69563011059811, 9646580694205),
+         F(7356628210526, 4942186776405))),
+    ai=((),
+        (_G5,),
+        (F(41, 400), F(-567603406766, 11931857230679)),
+        (F(683785636431, 9252920307686), F(0), F(-110385047103, 1367015193373)),
+        (F(3016520224154, 10081342136671), F(0), F(30586259806659, 12414158314087),
+         F(-22760509404356, 11113319521817)),
+        (F(218866479029, 1489978393911), F(0), F(638256894668, 5436446318841), F(-1179710474555, 5321154724896),
+         F(-60928119172, 8023461067671)),
+        (F(1020004230633, 5715676835656), F(0), F(25762820946817, 25263940353407),
+         F(-2161375909145, 9755907335909), F(-211217309593, 5846859502534), F(-4269925059573, 7827059040749)),
+        (F(-872700587467, 9133579230613), F(0), F(0), F(22348218063261, 9555858737531),
+         F(-1143369518992, 8141816002931), F(-39379526789629, 19018526304540), F(32727382324388, 42900044865799))),
+    b=(F(-872700587467, 9133579230613), F(0), F(0), F(22348218063261, 9555858737531),
+       F(-1143369518992, 8141816002931), F(-39379526789629, 19018526304540), F(32727382324388, 42900044865799),
+       _G5),
+    bhat=(F(-975461918565, 9796059967033), F(0), F(0), F(78070527104295, 32432590147079),
+          F(-548382580838, 3424219808633), F(-33438840321285, 15594753105479), F(3629800801594, 4656183773603),
+          F(4035322873751, 18575991585200)),
+)
+
+#: the pair the kernel uses
+METHOD = ARK548
+
+#: a component is in the implicit part of a step when h * |d f_j / d y_j| exceeds this
+STIFF = 3.0
+
+
+def _lin(terms: list[tuple[float, str]]) -> str:
+    """``c1 * a1[j] + c2 * a2[j] ...`` with exact-zero coefficients left out."""
+    return " + ".join(f"{float(c)!r} * {a}[j]" for c, a in terms if c != 0) or "0.0"
+
+
+def _step_source(m: Tableau) -> str:
+    """The stages of one ARK step, unrolled: straight-line loops over states, no tableau lookups.
+
+    Work rows: ``f0..`` stage derivatives, ``g0..`` implicit parts ``λ_j Y_j``, ``yt`` stage value,
+    ``lam`` diagonal at the step start, ``lj`` its implicit part, ``inv`` ``1 / (1 − hγ lj)``,
+    ``yn`` the new state, ``ee`` the weighted error estimate. States that only decay at a
+    per-patient constant rate (``DECAY_IDX``, found by the code generator) take their exact
+    values ``y e^{−k c_s h}`` (``ed``) at every stage and carry no error.
+    """
+    L = []
+    for s in range(1, m.stages):
+        terms = []
+        for r in range(s):
+            terms.append((m.ae[s][r], f"f{r}"))
+            terms.append((m.ai[s][r] - m.ae[s][r], f"g{r}"))
+        L += ["        for j in range(NY):",
+              f"            yt[j] = (y[j] + hh * ({_lin(terms)})) * inv[j]",
+              f"            g{s}[j] = lj[j] * yt[j]",
+              "        for m in range(ND):",
+              f"            yt[DECAY_IDX[m]] = y[DECAY_IDX[m]] * ed[m, {s}]",
+              f"        rhs(t + {float(m.c[s])!r} * hh, yt, p, q, f{s})"]
+    b = [(m.b[r], f"f{r}") for r in range(m.stages)]
+    e = [(m.b[r] - m.bhat[r], f"f{r}") for r in range(m.stages)]
+    L += ["        for j in range(NY):",
+          f"            yn[j] = y[j] + hh * ({_lin(b)})",
+          f"            ee[j] = hh * ({_lin(e)})",
+          "        for m in range(ND):",
+          f"            yn[DECAY_IDX[m]] = y[DECAY_IDX[m]] * ed[m, {m.stages - 1}]",
+          "            ee[DECAY_IDX[m]] = 0.0",
+          "        err = 0.0",
+          "        for j in range(NY):",
+          "            ee[j] = ee[j] / (atol * sc[j] + rtol * max(abs(y[j]), abs(yn[j])))",
+          "            w2 = ee[j] * ee[j]",
+          "            if w2 > err or w2 != w2:  # a NaN sticks: nothing compares greater than it",
+          "                err = w2"]
+    return "\n".join(L)
+
+
+def _unpack_source(m: Tableau) -> str:
+    n = m.stages
+    rows = [f"f{i}" for i in range(n)] + [f"g{i}" for i in range(n)] + ["yt", "lam", "lj", "inv", "yn", "ee"]
+    return "\n".join(f"    {r} = W[{i}]" for i, r in enumerate(rows))
+
+
+_SOLVER_TEMPLATE = r'''
 # ---------------------------------------------------------------- solver (cartlab/_solver_src.py)
 F_SAVE = 1
 F_CHECK = 2
@@ -30,76 +206,75 @@ C_DEX_DAYS = 7
 C_WITHDRAW = 8
 C_RESTART = 9
 C_HMAX = 10
-NCTRL = 11
+C_DEX_MAX = 11
+NCTRL = 12
 
-A21 = 1.0 / 5.0
-A31 = 3.0 / 40.0
-A32 = 9.0 / 40.0
-A41 = 44.0 / 45.0
-A42 = -56.0 / 15.0
-A43 = 32.0 / 9.0
-A51 = 19372.0 / 6561.0
-A52 = -25360.0 / 2187.0
-A53 = 64448.0 / 6561.0
-A54 = -212.0 / 729.0
-A61 = 9017.0 / 3168.0
-A62 = -355.0 / 33.0
-A63 = 46732.0 / 5247.0
-A64 = 49.0 / 176.0
-A65 = -5103.0 / 18656.0
-B1 = 35.0 / 384.0
-B3 = 500.0 / 1113.0
-B4 = 125.0 / 192.0
-B5 = -2187.0 / 6784.0
-B6 = 11.0 / 84.0
-E1 = 71.0 / 57600.0
-E3 = -71.0 / 16695.0
-E4 = 71.0 / 1920.0
-E5 = -17253.0 / 339200.0
-E6 = 22.0 / 525.0
-E7 = -1.0 / 40.0
+STIFF = @STIFF@
+NS = @NS@
+NWORK = 2 * NS + 6
+ARK_CF = np.array(@CF@)
+#: a decaying state below this multiple of its scale is set to 0 (and costs nothing from then on)
+FLUSH = 1e-20
 
 
-@njit(cache=True)
-def _segment(t, t_end, y, h, p, q, sc, rtol, atol, hmax, max_steps, nsteps,
-             k1, k2, k3, k4, k5, k6, k7, yt, yn):
-    rhs(t, y, p, q, k1)
+@njit(cache=True, error_model='numpy')
+def _diagonal(t, y, p, q, lam):
+    """The Jacobian's diagonal at the start of a step, positive (growing) entries set to 0."""
+    diag(t, y, p, q, lam)
+    for j in range(NY):
+        if not (lam[j] < 0.0):
+            lam[j] = 0.0
+
+
+@njit(cache=True, error_model='numpy', fastmath={'contract'})
+def _segment(t, t_end, y, h, p, q, sc, rtol, atol, hmax, max_steps, nsteps, W, ed):
+    """Integrate from ``t`` to ``t_end`` in place (ARK4(3)6L[2]SA, see the module docstring).
+
+    Returns ``(t, h, status, nsteps)``; ``W`` is work space (``NWORK`` rows), ``ed`` the exact
+    decay factors of the ``ND`` decaying states at the six stages.
+    """
+@UNPACK@
+    rhs(t, y, p, q, f0)
+    _diagonal(t, y, p, q, lam)
+    err_prev = 1.0
+    after_reject = False
+    hcap = hmax
+    ncap = 0
+    hacc = 0.0
     while t < t_end:
         if nsteps >= max_steps:
             return t, h, 1, nsteps
         last = False
         hh = min(h, hmax)
+        if ncap > 0:
+            hh = min(hh, hcap)
         if t + hh >= t_end:
             hh = t_end - t
             last = True
+        hg = @GAMMA@ * hh
         for j in range(NY):
-            yt[j] = y[j] + hh * A21 * k1[j]
-        rhs(t + 0.2 * hh, yt, p, q, k2)
-        for j in range(NY):
-            yt[j] = y[j] + hh * (A31 * k1[j] + A32 * k2[j])
-        rhs(t + 0.3 * hh, yt, p, q, k3)
-        for j in range(NY):
-            yt[j] = y[j] + hh * (A41 * k1[j] + A42 * k2[j] + A43 * k3[j])
-        rhs(t + 0.8 * hh, yt, p, q, k4)
-        for j in range(NY):
-            yt[j] = y[j] + hh * (A51 * k1[j] + A52 * k2[j] + A53 * k3[j] + A54 * k4[j])
-        rhs(t + hh * (8.0 / 9.0), yt, p, q, k5)
-        for j in range(NY):
-            yt[j] = y[j] + hh * (A61 * k1[j] + A62 * k2[j] + A63 * k3[j] + A64 * k4[j] + A65 * k5[j])
-        rhs(t + hh, yt, p, q, k6)
-        for j in range(NY):
-            yn[j] = y[j] + hh * (B1 * k1[j] + B3 * k3[j] + B4 * k4[j] + B5 * k5[j] + B6 * k6[j])
-        rhs(t + hh, yn, p, q, k7)
-        err = 0.0
-        for j in range(NY):
-            e = hh * (E1 * k1[j] + E3 * k3[j] + E4 * k4[j] + E5 * k5[j] + E6 * k6[j] + E7 * k7[j])
-            s = atol * sc[j] + rtol * max(abs(y[j]), abs(yn[j]))
-            err += (e / s) * (e / s)
-        err = sqrt(err / NY)
+            lj[j] = lam[j] if -lam[j] * hh > STIFF else 0.0
+            inv[j] = 1.0 / (1.0 - hg * lj[j])
+            g0[j] = lj[j] * y[j]
+        for m in range(ND):
+            jd = DECAY_IDX[m]
+            lj[jd] = 0.0
+            inv[jd] = 1.0
+            g0[jd] = 0.0
+            if y[jd] != 0.0:
+                kh = q[DECAY_Q[m]] * hh
+                for r in range(1, NS):
+                    ed[m, r] = exp(-kh * ARK_CF[r])
+            else:
+                for r in range(1, NS):
+                    ed[m, r] = 0.0
+@STAGES@
+        err = sqrt(err)
         nsteps += 1
         if not (err == err) or err > 1e300:
             # non-finite trial step: shrink hard and retry
             h = hh * 0.1
+            after_reject = True
             if h < 1e-10:
                 return t, h, 3, nsteps
             continue
@@ -110,24 +285,52 @@ def _segment(t, t_end, y, h, p, q, sc, rtol, atol, hmax, max_steps, nsteps,
                 t = t + hh
             for j in range(NY):
                 y[j] = yn[j]
-                k1[j] = k7[j]
-            if err == 0.0:
+            for m in range(ND):
+                if abs(y[DECAY_IDX[m]]) < FLUSH * sc[DECAY_IDX[m]]:
+                    y[DECAY_IDX[m]] = 0.0
+            rhs(t, y, p, q, f0)
+            _diagonal(t, y, p, q, lam)
+            # PI step-size controller (Gustafsson 1991; Hairer & Wanner II, IV.2), k = embedded order + 1
+            if err < 1e-10:
                 fac = 5.0
             else:
-                fac = min(5.0, max(0.2, 0.9 * err ** -0.2))
+                fac = 0.9 * exp(-@PI_A@ * log(err) + @PI_B@ * log(err_prev))
+                fac = min(5.0, max(0.2, fac))
+            if after_reject:
+                fac = min(fac, 1.0)
+            err_prev = max(err, 1e-4)
+            after_reject = False
+            hacc = hh
+            if ncap > 0:
+                ncap -= 1
             hnew = hh * fac
             if last:
                 h = max(h, hnew)
             else:
                 h = hnew
         else:
-            h = hh * max(0.2, 0.9 * err ** -0.2)
+            h = hh * max(0.2, 0.9 * exp(-@REJ@ * log(err)))
+            after_reject = True
+            jmax = 0
+            for j in range(NY):
+                if abs(ee[j]) > abs(ee[jmax]):
+                    jmax = j
+            # do not walk straight back into the same failure: if the worst component was implicit
+            # only because of this step's length, keep the next steps short enough to leave it
+            # explicit; otherwise keep them below the midpoint (geometric) of accepted and failed
+            if -lam[jmax] * hh > STIFF:
+                hcap = 0.95 * STIFF / (-lam[jmax])
+            elif hacc > 0.0:
+                hcap = sqrt(hacc * hh)
+            else:
+                hcap = h
+            ncap = 10
             if h < 1e-10:
                 return t, h, 2, nsteps
     return t, h, 0, nsteps
 
 
-@njit(cache=True)
+@njit(cache=True, error_model='numpy')
 def level(z, t2, t3, t4):
     """Severity level 0-4 of a latent: 1 from 0, then the three thresholds."""
     if z < 0.0:
@@ -141,7 +344,7 @@ def level(z, t2, t3, t4):
     return 4
 
 
-@njit(cache=True)
+@njit(cache=True, error_model='numpy')
 def _patient(i, P, t0, stops, flags, save_slot, ld_t, ld_cy, ld_flu, dose_E, dose_M, toci_mg, ctrl,
              eps_crs, eps_icans, Y, O, crs_lvl, icans_lvl, toci_day, dex_day, ist_restart, status, nsteps):
     p = P[i].copy()
@@ -151,15 +354,8 @@ def _patient(i, P, t0, stops, flags, save_slot, ld_t, ld_cy, ld_flu, dose_E, dos
     initial(p, q, y)
     sc = np.empty(NY)
     scales(p, q, sc)
-    k1 = np.empty(NY)
-    k2 = np.empty(NY)
-    k3 = np.empty(NY)
-    k4 = np.empty(NY)
-    k5 = np.empty(NY)
-    k6 = np.empty(NY)
-    k7 = np.empty(NY)
-    yt = np.empty(NY)
-    yn = np.empty(NY)
+    W = np.empty((NWORK, NY))
+    ed = np.zeros((max(ND, 1), NS))
     o = np.empty(NO)
     rtol = ctrl[C_RTOL]
     atol = ctrl[C_ATOL]
@@ -170,10 +366,10 @@ def _patient(i, P, t0, stops, flags, save_slot, ld_t, ld_cy, ld_flu, dose_E, dos
     icans_trig = int(ctrl[C_ICANS_TRIG])
     dex_mg = ctrl[C_DEX_MG]
     dex_days = int(ctrl[C_DEX_DAYS])
+    dex_max = int(ctrl[C_DEX_MAX])
     withdraw_day = ctrl[C_WITHDRAW]
     restart_on_flare = ctrl[C_RESTART] > 0.5
     n_check = crs_lvl.shape[1]
-    n_dex = dex_day.shape[1]
     t = t0
     h = 0.05
     st = 0
@@ -194,8 +390,7 @@ def _patient(i, P, t0, stops, flags, save_slot, ld_t, ld_cy, ld_flu, dose_E, dos
             # another patient's dose day: stopping here would make this patient's steps depend on the batch
             continue
         if tk > t:
-            t, h, st, ns = _segment(t, tk, y, h, p, q, sc, rtol, atol, hmax, max_steps, ns,
-                                    k1, k2, k3, k4, k5, k6, k7, yt, yn)
+            t, h, st, ns = _segment(t, tk, y, h, p, q, sc, rtol, atol, hmax, max_steps, ns, W, ed)
             if st != 0:
                 break
         if fl & F_SAVE:
@@ -226,11 +421,10 @@ def _patient(i, P, t0, stops, flags, save_slot, ld_t, ld_cy, ld_flu, dose_E, dos
                     y[I_TOC1] += toci_mg[i]
                     toci_day[i, toci_n] = tk
                     toci_n += 1
-                if ilev >= icans_trig and dex_left == 0:
+                if ilev >= icans_trig and dex_left == 0 and dex_n < dex_max:
                     dex_left = dex_days
-                    if dex_n < n_dex:
-                        dex_day[i, dex_n] = tk
-                        dex_n += 1
+                    dex_day[i, dex_n] = tk
+                    dex_n += 1
         if (fl & F_DOSEDAY) and dex_left > 0:
             y[I_DEX] += dex_mg
             dex_left -= 1
@@ -247,7 +441,7 @@ def _patient(i, P, t0, stops, flags, save_slot, ld_t, ld_cy, ld_flu, dose_E, dos
     nsteps[i] = ns
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model='numpy', parallel=True)
 def simulate_batch(P, t0, stops, flags, save_slot, n_save, ld_t, ld_cy, ld_flu, dose_E, dose_M, toci_mg, ctrl,
                    eps_crs, eps_icans, toci_max, dex_max):
     n = P.shape[0]
@@ -266,3 +460,9 @@ def simulate_batch(P, t0, stops, flags, save_slot, n_save, ld_t, ld_cy, ld_flu, 
                  eps_crs, eps_icans, Y, O, crs_lvl, icans_lvl, toci_day, dex_day, ist_restart, status, nsteps)
     return Y, O, crs_lvl, icans_lvl, toci_day, dex_day, ist_restart, status, nsteps
 '''
+
+_K = METHOD.embedded + 1
+SOLVER_SOURCE = (_SOLVER_TEMPLATE.replace("@STIFF@", repr(STIFF)).replace("@STAGES@", _step_source(METHOD))
+                 .replace("@UNPACK@", _unpack_source(METHOD)).replace("@NS@", str(METHOD.stages))
+                 .replace("@GAMMA@", repr(float(METHOD.gamma))).replace("@CF@", repr([float(c) for c in METHOD.c]))
+                 .replace("@PI_A@", repr(0.7 / _K)).replace("@PI_B@", repr(0.4 / _K)).replace("@REJ@", repr(1.0 / _K)))
