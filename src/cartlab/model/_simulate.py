@@ -24,7 +24,7 @@ class SolverOptions:
     """
 
     rtol: float = 3e-6
-    atol: float = 1e-11
+    atol: float = 1e-12
     max_steps: int = 200_000
     hmax: float = 10.0
 
