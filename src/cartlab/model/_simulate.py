@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 
 from .._core.errors import SpecError
@@ -200,10 +202,36 @@ def simulate(spec: ModelSpec, regimen: Regimen, inputs: PatientInputs,
     ctrl[k.C_WITHDRAW] = regimen.withdrawal_day
     ctrl[k.C_RESTART] = 1.0 if regimen.restart_on_flare else 0.0
     f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
-    Y, O, crs, icans, toci, dex, ist, status, nsteps = k.simulate_batch(
-        f64(inputs.params), t0, stops, flags, slot, save_days.shape[0],
-        f64(inputs.ld_day), f64(inputs.ld_cy_mg_l), f64(inputs.ld_flu_mg_m2), f64(inputs.dose_effector),
-        f64(inputs.dose_memory), f64(inputs.toci_mg), ctrl, f64(inputs.eps_crs), f64(inputs.eps_icans),
-        int(regimen.toci_max), int(regimen.dex_max_courses),
+    n, n_save, n_check = inputs.n, save_days.shape[0], inputs.eps_crs.shape[1]
+    out = (
+        np.full((n, n_save, k.NY), np.nan), np.full((n, n_save, k.NO), np.nan),
+        np.zeros((n, n_check), np.int8), np.zeros((n, n_check), np.int8),
+        np.full((n, max(regimen.toci_max, 1)), np.nan), np.full((n, max(regimen.dex_max_courses, 1)), np.nan),
+        np.full(n, np.nan), np.zeros(n, np.int8), np.zeros(n, np.int32),
     )
-    return SimulationResult(spec, save_days, Y, O, crs, icans, toci, dex, ist, status, nsteps)
+    args = (f64(inputs.params), t0, stops, flags, slot, f64(inputs.ld_day), f64(inputs.ld_cy_mg_l),
+            f64(inputs.ld_flu_mg_m2), f64(inputs.dose_effector), f64(inputs.dose_memory), f64(inputs.toci_mg), ctrl,
+            f64(inputs.eps_crs), f64(inputs.eps_icans), *out)
+    _run_ranges(k.simulate_range, n, args)
+    return SimulationResult(spec, save_days, *out)
+
+
+#: patients per work item: small enough to balance two threads, large enough to amortise the call
+CHUNK = 64
+
+
+def _run_ranges(kernel, n: int, args: tuple) -> None:
+    """Run ``kernel(lo, hi, *args)`` over ``0 … n`` on ``numba.get_num_threads()`` threads.
+
+    The kernel releases the GIL and writes each patient's own rows, so the split into ranges and
+    the number of threads never change a result.
+    """
+    ranges = [(lo, min(lo + CHUNK, n)) for lo in range(0, n, CHUNK)]
+    threads = min(numba.get_num_threads(), len(ranges))
+    if threads <= 1:
+        for lo, hi in ranges:
+            kernel(lo, hi, *args)
+        return
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for f in [pool.submit(kernel, lo, hi, *args) for lo, hi in ranges]:
+            f.result()

@@ -172,11 +172,13 @@ def _step_source(m: Tableau) -> str:
           f"            yn[DECAY_IDX[m]] = y[DECAY_IDX[m]] * ed[m, {m.stages - 1}]",
           "            ee[DECAY_IDX[m]] = 0.0",
           "        err = 0.0",
+          "        tot = 0.0",
           "        for j in range(NY):",
           "            ee[j] = ee[j] / (atol * sc[j] + rtol * max(abs(y[j]), abs(yn[j])))",
-          "            w2 = ee[j] * ee[j]",
-          "            if w2 > err or w2 != w2:  # a NaN sticks: nothing compares greater than it",
-          "                err = w2"]
+          "            err = max(err, abs(ee[j]))",
+          "            tot += ee[j]  # carries a NaN, which max() may drop",
+          "        if tot != tot:",
+          "            err = tot"]
     return "\n".join(L)
 
 
@@ -269,7 +271,6 @@ def _segment(t, t_end, y, h, p, q, sc, rtol, atol, hmax, max_steps, nsteps, W, e
                 for r in range(1, NS):
                     ed[m, r] = 0.0
 @STAGES@
-        err = sqrt(err)
         nsteps += 1
         if not (err == err) or err > 1e300:
             # non-finite trial step: shrink hard and retry
@@ -441,24 +442,14 @@ def _patient(i, P, t0, stops, flags, save_slot, ld_t, ld_cy, ld_flu, dose_E, dos
     nsteps[i] = ns
 
 
-@njit(cache=True, error_model='numpy', parallel=True)
-def simulate_batch(P, t0, stops, flags, save_slot, n_save, ld_t, ld_cy, ld_flu, dose_E, dose_M, toci_mg, ctrl,
-                   eps_crs, eps_icans, toci_max, dex_max):
-    n = P.shape[0]
-    n_check = eps_crs.shape[1]
-    Y = np.full((n, n_save, NY), np.nan)
-    O = np.full((n, n_save, NO), np.nan)
-    crs_lvl = np.zeros((n, n_check), np.int8)
-    icans_lvl = np.zeros((n, n_check), np.int8)
-    toci_day = np.full((n, max(toci_max, 1)), np.nan)
-    dex_day = np.full((n, max(dex_max, 1)), np.nan)
-    ist_restart = np.full(n, np.nan)
-    status = np.zeros(n, np.int8)
-    nsteps = np.zeros(n, np.int32)
-    for i in prange(n):
+@njit(cache=True, error_model='numpy', nogil=True)
+def simulate_range(lo, hi, P, t0, stops, flags, save_slot, ld_t, ld_cy, ld_flu, dose_E, dose_M, toci_mg, ctrl,
+                   eps_crs, eps_icans, Y, O, crs_lvl, icans_lvl, toci_day, dex_day, ist_restart, status, nsteps):
+    """Patients ``lo`` … ``hi − 1``, into the caller's arrays; releases the GIL, so Python threads
+    can run ranges side by side (each patient is independent: the split never changes a result)."""
+    for i in range(lo, hi):
         _patient(i, P, t0, stops, flags, save_slot, ld_t, ld_cy, ld_flu, dose_E, dose_M, toci_mg, ctrl,
                  eps_crs, eps_icans, Y, O, crs_lvl, icans_lvl, toci_day, dex_day, ist_restart, status, nsteps)
-    return Y, O, crs_lvl, icans_lvl, toci_day, dex_day, ist_restart, status, nsteps
 '''
 
 _K = METHOD.embedded + 1
