@@ -255,8 +255,10 @@ def test_reported_result_for_an_unknown_arm(tmp_path: Path, reference_text: str)
         '\n[[reported]]\nmetric = "crs_any"\narm = "DL3"\nvalue = 0.6\nsource = "x"\n'
     )
     message = _error(tmp_path, text)
+    # the appended entry comes after the reference protocol's own [[reported]] entries
+    index = reference_text.count("\n[[reported]]") + 1
     assert message.endswith(
-        "bad.toml [[reported]] 1: arm must be an arm code (DL1, DL2) or left out for all arms; "
+        f"bad.toml [[reported]] {index}: arm must be an arm code (DL1, DL2) or left out for all arms; "
         "got 'DL3'"
     )
 

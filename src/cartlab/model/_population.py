@@ -126,8 +126,11 @@ def sample_patient(spec: ModelSpec, indication: str, seed: np.random.SeedSequenc
     c["egfr_ml_min"] = float(np.clip((70.0 if ln else 98.0) + (25.0 if ln else 15.0) * z[8], 15.0, 140.0))
     c["creat_umol_l"] = float(np.clip(6200.0 / c["egfr_ml_min"] * (0.85 if female else 1.0), 35.0, 600.0))
     c["crp_mg_l"] = _lognormal(z[9], 3.0, 0.8)
-    c["u_crs"] = float(z[10])
-    c["u_icans"] = float(0.8 * z[11])
+    # host susceptibility beyond what IL-6 and CAR-T levels carry (their own IIV and the site's daily noise
+    # already spread the latents); larger values flattened Breakfree-1's dose-toxicity relation (CRS 61.5 ->
+    # 100 %, ICANS 0 -> 33 % for 2.5x cells): see TUNING in _modules.py
+    c["u_crs"] = float(0.3 * z[10])
+    c["u_icans"] = float(0.6 * z[11])
     # complement: normal value per patient, baseline consumed in active disease (SLE most)
     c["C3_nl"] = 1.2 * float(np.exp(0.12 * z[12]))
     c["C4_nl"] = 0.26 * float(np.exp(0.15 * z[13]))
