@@ -119,3 +119,26 @@ def test_summary_reads_tables_only(bf1) -> None:
     s = summarize(t, "sledai2k_change", 180)
     assert s["arm"].to_list() == ["DL1", "DL2"] and s["n"].to_list() == [5, 5]
     assert ((s["crs_any"] >= 0) & (s["crs_any"] <= 100)).all()
+
+
+def test_haq_di_is_recorded_as_its_20_items_and_derived_from_them() -> None:
+    """Stanford HAQ-DI (Bruce & Fries 2003): 20 items scored 0-3 in 8 categories; the index is the mean
+    of the category scores, each the worst item of its category, so it moves in steps of 1/8."""
+    from cartlab.trial._execute import HAQ_ITEMS, haq_di
+
+    p = load_protocol(resolve_protocol("breakfree1-iim")).with_arm_sizes(4)
+    qs = run_trial(p, seed=3).tables["qs"].filter(pl.col("QSCAT") == "HAQ-DI")
+    assert len(HAQ_ITEMS) == 20 and len({c for _, _, c in HAQ_ITEMS}) == 8
+    visits = qs.group_by("USUBJID", "QSDY").agg(pl.col("QSTESTCD"), pl.col("QSSTRESN"), pl.col("QSDRVFL"))
+    assert visits.height > 0
+    for row in visits.iter_rows(named=True):
+        got = dict(zip(row["QSTESTCD"], row["QSSTRESN"]))
+        items = [got[code] for code, _, _ in HAQ_ITEMS]
+        assert all(v in (0, 1, 2, 3) for v in items)
+        assert got["HAQDI"] == pytest.approx(haq_di([int(v) for v in items]))
+        assert (got["HAQDI"] * 8) == int(got["HAQDI"] * 8)
+        flags = dict(zip(row["QSTESTCD"], row["QSDRVFL"]))
+        assert flags["HAQDI"] == "Y" and flags["HAQ01"] is None
+    # worked example: worst items 3,1,0,2,1,0,2,3 over the categories -> 12/8
+    example = [3, 0, 1, 1, 0, 0, 0, 2, 2, 1, 0, 0, 0, 0, 2, 1, 0, 3, 3, 0]
+    assert haq_di(example) == 1.5

@@ -412,16 +412,23 @@ def _sdtm(protocol: Protocol, subjects, screen_fail, sim: SimulationResult, inpu
                        CPLLOQ=None, CPDTC=dtc, CPDY=_dy(d), NFRLT=float(d))
 
         # ---- disease assessments
+        haq_profile = _haq_profile(rng) if ind in ("SSC", "IIM") else None
         for d in sorted(dis_days):
             kpos = save_pos[d]
             dtc = _date(d0, d)
             visit = "SCREENING" if d == sch.screening_day else f"DAY {d}"
             act = float(D[kpos])
 
-            def q(cat, code, name, value, *, text=None):
+            def q(cat, code, name, value, *, text=None, derived=False):
                 qs.add(STUDYID=study, DOMAIN="QS", USUBJID=uid, QSCAT=cat, QSTESTCD=code, QSTEST=name,
                        QSSTRESC=text if text is not None else f"{value:g}", QSSTRESN=None if text else float(value),
-                       QSDTC=dtc, QSDY=_dy(d), VISIT=visit)
+                       QSDRVFL="Y" if derived else None, QSDTC=dtc, QSDY=_dy(d), VISIT=visit)
+
+            def haq(level):
+                items, total = _haq_items(rng, level, haq_profile)
+                for (code, name, _cat), v in zip(HAQ_ITEMS, items):
+                    q("HAQ-DI", code, name, v)
+                q("HAQ-DI", "HAQDI", "HAQ Disability Index", total, derived=True)
 
             if ind == "SLE":
                 kid = float(val("D_kid")[kpos])
@@ -455,8 +462,7 @@ def _sdtm(protocol: Protocol, subjects, screen_fail, sim: SimulationResult, inpu
                 re_.add(STUDYID=study, DOMAIN="RE", USUBJID=uid, RETESTCD="FVCPP", RETEST="FVC Percent Predicted",
                         RESTRESN=round(float(fvc + 2.0 * rng.standard_normal()), 1), RESTRESU="%", REDTC=dtc,
                         REDY=_dy(d))
-                q("HAQ-DI", "HAQDI", "HAQ Disability Index", round(float(np.clip(c["haq_di"] * (0.4 + 0.6 * act)
-                                                                                   + 0.1 * rng.standard_normal(), 0, 3)), 3))
+                haq(c["haq_di"] * (0.4 + 0.6 * act))
                 q("GLOBAL", "PTGLOBAL", "Patient Global (0-10)", round(float(np.clip(c["pt_global"] * act, 0, 10)), 1))
                 q("GLOBAL", "MDGLOBAL", "Physician Global (0-10)", round(float(np.clip(c["md_global"] * act, 0, 10)), 1))
             else:
@@ -470,7 +476,7 @@ def _sdtm(protocol: Protocol, subjects, screen_fail, sim: SimulationResult, inpu
                   round(float(np.clip(c["physician_global"] * act, 0, 10)), 1))
                 q("GLOBAL", "PTGLOBAL", "Patient Global (0-10)",
                   round(float(np.clip(c["patient_global"] * (0.2 + 0.8 * act), 0, 10)), 1))
-                q("HAQ-DI", "HAQDI", "HAQ Disability Index", round(float(np.clip(c["haq_di"] * (0.3 + 0.7 * act), 0, 3)), 3))
+                haq(c["haq_di"] * (0.3 + 0.7 * act))
                 q("GLOBAL", "EXTRAMUS", "Extramuscular Activity (0-10)",
                   round(float(np.clip(c["extramuscular"] * act, 0, 10)), 1))
 
@@ -509,8 +515,8 @@ def _sdtm(protocol: Protocol, subjects, screen_fail, sim: SimulationResult, inpu
                    PCLLOQ=F, PCSPEC=S, PCDTC=S, PCDY=I, NFRLT=F),
         "vs": dict(STUDYID=S, DOMAIN=S, USUBJID=S, VSTESTCD=S, VSTEST=S, VSSTRESN=F, VSSTRESU=S, VSDTC=S, VSDY=I,
                    VISIT=S),
-        "qs": dict(STUDYID=S, DOMAIN=S, USUBJID=S, QSCAT=S, QSTESTCD=S, QSTEST=S, QSSTRESC=S, QSSTRESN=F, QSDTC=S,
-                   QSDY=I, VISIT=S),
+        "qs": dict(STUDYID=S, DOMAIN=S, USUBJID=S, QSCAT=S, QSTESTCD=S, QSTEST=S, QSSTRESC=S, QSSTRESN=F, QSDRVFL=S,
+                   QSDTC=S, QSDY=I, VISIT=S),
         "fa": dict(STUDYID=S, DOMAIN=S, USUBJID=S, FATESTCD=S, FATEST=S, FAOBJ=S, FASTRESC=S, FADTC=S, FADY=I),
         "dv": dict(STUDYID=S, DOMAIN=S, USUBJID=S, DVTERM=S, DVDECOD=S, DVCAT=S, DVSTDTC=S, DVSTDY=I),
         "re": dict(STUDYID=S, DOMAIN=S, USUBJID=S, RETESTCD=S, RETEST=S, RESTRESN=F, RESTRESU=S, REDTC=S, REDY=I),
@@ -541,6 +547,54 @@ def _ice_items(total: int) -> list[int]:
         items[k] -= take
         loss -= take
     return items
+
+
+#: Stanford HAQ Disability Index: 20 items (0 without difficulty … 3 unable to do) in 8 categories
+#: (Fries JF et al., Arthritis Rheum 1980;23:137; Bruce B, Fries JF, J Rheumatol 2003;30:167)
+HAQ_CATEGORIES = ("Dressing and grooming", "Arising", "Eating", "Walking", "Hygiene", "Reach", "Grip",
+                  "Activities")
+HAQ_ITEMS = tuple((f"HAQ{k + 1:02d}", name, cat) for k, (name, cat) in enumerate((
+    ("Dress yourself, including tying shoelaces and doing buttons", 0), ("Shampoo your hair", 0),
+    ("Stand up from a straight chair", 1), ("Get in and out of bed", 1),
+    ("Cut your meat", 2), ("Lift a full cup or glass to your mouth", 2), ("Open a new milk carton", 2),
+    ("Walk outdoors on flat ground", 3), ("Climb up five steps", 3),
+    ("Wash and dry your body", 4), ("Take a tub bath", 4), ("Get on and off the toilet", 4),
+    ("Reach and get down a 5-pound object from just above your head", 5),
+    ("Bend down to pick up clothing from the floor", 5),
+    ("Open car doors", 6), ("Open jars which have been previously opened", 6), ("Turn faucets on and off", 6),
+    ("Run errands and shop", 7), ("Get in and out of a car", 7), ("Do chores such as vacuuming or yardwork", 7),
+)))
+
+
+def haq_di(items: list[int]) -> float:
+    """HAQ-DI from the 20 item scores: mean of the 8 category scores, each the worst item of its
+    category (Bruce & Fries 2003; aids and devices are not recorded by the virtual site)."""
+    worst = [0] * len(HAQ_CATEGORIES)
+    for (_c, _n, cat), v in zip(HAQ_ITEMS, items):
+        worst[cat] = max(worst[cat], v)
+    return sum(worst) / len(worst)
+
+
+def _haq_profile(rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
+    """A patient's fixed pattern: how much harder each category is for them, and which item of each
+    category is their worst."""
+    offsets = 0.4 * rng.standard_normal(len(HAQ_CATEGORIES))
+    lead = [int(rng.integers(sum(1 for it in HAQ_ITEMS if it[2] == k))) for k in range(len(HAQ_CATEGORIES))]
+    return offsets, lead
+
+
+def _haq_items(rng: np.random.Generator, level: float, profile) -> tuple[list[int], float]:
+    """The 20 answers of a patient whose disability is ``level`` (0–3) at this visit, and their
+    HAQ-DI: each category's score is the level plus the patient's offset and visit noise, rounded;
+    the patient's lead item of the category takes it, the others the same or one less."""
+    offsets, lead = profile
+    items: list[int] = []
+    for k in range(len(HAQ_CATEGORIES)):
+        score = int(np.clip(np.round(level + offsets[k] + 0.3 * rng.standard_normal()), 0, 3))
+        members = [i for i, it in enumerate(HAQ_ITEMS) if it[2] == k]
+        for pos, _ in enumerate(members):
+            items.append(score if pos == lead[k] else max(0, score - int(rng.integers(2))))
+    return items, haq_di(items)
 
 
 def _split_mmt8(total: int) -> list[int]:
