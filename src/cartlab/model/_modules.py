@@ -322,8 +322,10 @@ TOXICITY = Module(
     helpers=(
         Helper("CAR_ul", "f_blood * (E + M) / V_blood", "cells/uL", "blood CAR+ T cells"),
         Helper("z_crs", "log(max(S_IL6, 1e-3) / IL6_ref) + u_crs", "1", "CRS latent (fever above 0)"),
-        Helper("z_icans", "(a_icans * log(max(IL6e, 1e-3) / IL6_ref) + b_icans * log(max(CAR_ul, 1e-3) / CAR_ref)"
-               " + c_icans + u_icans + infl_pre) * (1.0 - ster)", "1", "ICANS latent (grade 1 above 0)"),
+        # steroids lower the latent (log of the remaining neuro-inflammatory drive); multiplying the
+        # whole latent by (1 - ster) moved a negative (no-ICANS) latent up, towards ICANS
+        Helper("z_icans", "a_icans * log(max(IL6e, 1e-3) / IL6_ref) + b_icans * log(max(CAR_ul, 1e-3) / CAR_ref)"
+               " + c_icans + u_icans + infl_pre + log(1.0 - ster)", "1", "ICANS latent (grade 1 above 0)"),
     ),
 )
 
