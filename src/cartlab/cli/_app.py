@@ -143,6 +143,83 @@ def run_cmd(
         err.print(f"[yellow]warning:[/] {first.n_failed_solves} patient(s) failed to solve; see DS for reasons")
 
 
+@app.command("instruments")
+def instruments_cmd() -> None:
+    """List the clinical instruments with their version and citation."""
+    from ..instruments import registry
+
+    t = Table(title="cartlab instruments")
+    t.add_column("name", no_wrap=True)
+    for col in ("version", "unit", "inputs", "citation"):
+        t.add_column(col, overflow="fold")
+    for ins in registry().values():
+        t.add_row(ins.name, ins.version, ins.unit, str(len(ins.inputs)), ins.citation)
+    out.print(t)
+
+
+def _result_columns(name: str, result) -> dict[str, object]:
+    """An instrument's result as named columns (a mapping keeps its keys; one array is one column)."""
+    import numpy as np
+
+    if isinstance(result, pl.DataFrame):
+        return {c: result[c] for c in result.columns}
+    if isinstance(result, dict):
+        return dict(result)
+    if hasattr(result, "_asdict"):
+        return dict(result._asdict())
+    if isinstance(result, tuple):
+        return {f"{name}_{k}": v for k, v in enumerate(result)}
+    return {name: np.asarray(result)}
+
+
+@app.command("score")
+def score_cmd(
+    instrument: Annotated[str, typer.Argument(help="instrument name (see `cartlab instruments`)")],
+    input_csv: Annotated[Path, typer.Option("--input", help="CSV with one column per instrument input")],
+    out_csv: Annotated[Path | None, typer.Option("--out", help="CSV to write (default: print to stdout)")] = None,
+    option: Annotated[list[str] | None, typer.Option("--option", help="instrument option KEY=VALUE (repeatable)")] = None,
+) -> None:
+    """Score INSTRUMENT on every row of a CSV; columns that are not inputs (IDs, dates) are passed through."""
+    from ..instruments import get
+
+    try:
+        ins = get(instrument)
+        opts: dict[str, object] = {}
+        for item in option or []:
+            key, sep, raw = item.partition("=")
+            if not sep or key not in ins.options:
+                _fail(f"--option {item!r}: expected KEY=VALUE with KEY one of "
+                      f"{', '.join(ins.options) or '(this instrument has no options)'}")
+            default = ins.options[key]
+            try:
+                opts[key] = type(default)(raw) if isinstance(default, (int, float)) and not isinstance(default, bool) \
+                    else (raw.lower() in ("1", "true", "yes") if isinstance(default, bool) else raw)
+            except ValueError:
+                _fail(f"--option {item!r}: {key} must be a {type(default).__name__} like {default!r}")
+        if not input_csv.is_file():
+            _fail(f"{input_csv}: no such file")
+        try:
+            df = pl.read_csv(input_csv, infer_schema_length=10_000)
+        except (pl.exceptions.PolarsError, UnicodeDecodeError) as exc:
+            _fail(f"{input_csv}: not a readable CSV file ({exc})")
+        names = {i.name for i in ins.inputs}
+        values = {c: df[c].to_numpy() for c in df.columns if c in names}
+        checked = ins.check(values, where=f"{input_csv} (data rows counted from 1)", first_row=1)
+        result = ins.function(**checked, **opts)
+        cols = _result_columns(ins.name, result)
+        res = pl.DataFrame({k: list(v) if not isinstance(v, pl.Series) else v for k, v in cols.items()})
+        if res.height != df.height:
+            raise CartlabError(f"{ins.name} returned {res.height} rows for {df.height} input rows")
+        table = pl.concat([df.select([c for c in df.columns if c not in names]), res], how="horizontal")
+        if out_csv is None:
+            sys.stdout.write(table.write_csv())
+        else:
+            table.write_csv(out_csv)
+            out.print(f"{table.height} rows scored with {ins.name} {ins.version}: {out_csv}", highlight=False)
+    except CartlabError as exc:
+        _fail(str(exc))
+
+
 @app.command("version")
 def version_cmd() -> None:
     """Print the cartlab version."""
