@@ -1,4 +1,6 @@
-"""Virtual site: reproducibility, grading from recorded signs, summary figures."""
+"""Virtual site: reproducibility, grading from recorded signs, summary figures.
+
+The grading rules themselves are tested in test_instruments_toxicity.py."""
 
 from __future__ import annotations
 
@@ -10,16 +12,7 @@ from polars.testing import assert_frame_equal
 
 from cartlab.model import build_model, sample_patient
 from cartlab.protocol import load_protocol, resolve_protocol
-from cartlab.trial import (
-    episodes,
-    grade_crs_astct,
-    grade_ctcae_low,
-    grade_icans_astct,
-    km_median,
-    run_trial,
-    summarize,
-    tis_points,
-)
+from cartlab.trial import km_median, run_trial, summarize, tis_points
 
 
 @pytest.fixture(scope="module")
@@ -61,40 +54,6 @@ def test_every_crs_episode_starts_with_a_recorded_fever(bf1) -> None:
     # every CRS episode either starts with a recorded fever (ASTCT requires it)
     starts = ae.select("USUBJID", pl.col("AESTDY").alias("VSDY"))
     assert starts.join(fever_days, on=["USUBJID", "VSDY"], how="anti").height == 0
-
-
-def test_crs_grading_rules() -> None:
-    # ASTCT 2019 (Lee et al., Biol Blood Marrow Transplant 2019;25:625, Table 1)
-    assert int(grade_crs_astct(37.9, 120, 0, 0, False)) == 0  # no fever, no CRS
-    assert int(grade_crs_astct(38.0, 120, 0, 0, False)) == 1  # fever >= 38.0 is grade 1
-    assert int(grade_crs_astct(38.4, 85, 0, 0, False)) == 2  # hypotension without vasopressors
-    assert int(grade_crs_astct(38.4, 120, 0, 1, False)) == 2  # low-flow oxygen
-    assert int(grade_crs_astct(38.4, 120, 0, 2, False)) == 3  # high-flow oxygen
-    assert int(grade_crs_astct(38.4, 80, 1, 0, False)) == 3  # one vasopressor
-    assert int(grade_crs_astct(38.4, 80, 2, 3, False)) == 4  # multiple vasopressors / positive pressure
-    assert int(grade_crs_astct(37.0, 80, 1, 0, True, True)) == 3  # fever masked after tocilizumab
-    assert int(grade_crs_astct(37.0, 80, 1, 0, False)) == 0  # hypotension without fever is not CRS
-
-
-def test_icans_grading_rules() -> None:
-    # ASTCT 2019 ICANS: ICE 7-9 -> 1, 3-6 -> 2, 0-2 -> 3, 0 and unarousable -> 4 (INSTRUMENTS.md)
-    got = [int(grade_icans_astct(s, 0, 0, False, 0)) for s in (10, 9, 7, 6, 3, 2, 0)]
-    assert got == [0, 1, 1, 2, 2, 3, 3]
-    assert int(grade_icans_astct(0, 3, 0, False, 0)) == 4
-    assert int(grade_icans_astct(10, 0, 1, False, 0)) == 3  # rapidly resolving seizure
-    assert int(grade_icans_astct(10, 0, 0, False, 2)) == 4  # diffuse cerebral oedema
-
-
-def test_ctcae_bands_take_the_milder_grade_at_a_cut_off() -> None:
-    # CTCAE v5.0 neutrophil count decreased: <LLN-1.5, <1.5-1.0, <1.0-0.5, <0.5 (x10^9/L)
-    v = np.array([1.8, 1.79, 1.5, 1.49, 1.0, 0.99, 0.5, 0.49])
-    assert grade_ctcae_low("NEUT", v, 1.8).tolist() == [0, 1, 1, 2, 2, 3, 3, 4]
-    # platelets <LLN-75, <75-50, <50-25, <25
-    assert grade_ctcae_low("PLAT", np.array([75.0, 74.9, 50.0, 25.0, 24.9]), 150).tolist() == [1, 2, 2, 3, 4]
-
-
-def test_episodes() -> None:
-    assert episodes(np.array([0, 1, 2, 0, 0, 1, 0]), np.arange(7)) == [(1, 2, 2), (5, 5, 1)]
 
 
 def test_tis_worked_example() -> None:
@@ -142,3 +101,13 @@ def test_haq_di_is_recorded_as_its_20_items_and_derived_from_them() -> None:
     # worked example: worst items 3,1,0,2,1,0,2,3 over the categories -> 12/8
     example = [3, 0, 1, 1, 0, 0, 0, 2, 2, 1, 0, 0, 0, 0, 2, 1, 0, 3, 3, 0]
     assert haq_di(example) == 1.5
+
+
+def test_site_sledai_codes_are_the_instruments_test_codes() -> None:
+    """The virtual site writes SLEDAI-2K descriptors with the codes the instrument derivation reads,
+    in the scoring kernel's order, with the published weights (Gladman 2002; INSTRUMENTS.md)."""
+    from cartlab.instruments import SLEDAI2K_TESTCD, SLEDAI2K_WEIGHTS
+    from cartlab.model import SLEDAI_DESCRIPTORS
+
+    assert tuple(code for code, *_ in SLEDAI_DESCRIPTORS) == SLEDAI2K_TESTCD
+    assert [w for _c, _l, w, *_ in SLEDAI_DESCRIPTORS] == list(SLEDAI2K_WEIGHTS.values())

@@ -4,9 +4,24 @@ Every instrument is a pure, vectorised function registered with its version and 
 (:func:`registry`); importing this package registers all of them.
 """
 
+from ._cart_toxicity import Episode as Episode
+from ._cart_toxicity import grade_crs_astct as grade_crs_astct
+from ._cart_toxicity import grade_icans_astct as grade_icans_astct
+from ._cart_toxicity import ice_score as ice_score
+from ._cart_toxicity import toxicity_episodes as toxicity_episodes
+from ._ctcae import CRITERIA_V5_0 as CRITERIA_V5_0
+from ._ctcae import ctcae_criteria as ctcae_criteria
+from ._ctcae import grade_ctcae as grade_ctcae
+from ._derive import HAQ_TESTCD as HAQ_TESTCD
+from ._derive import SLEDAI2K_TESTCD as SLEDAI2K_TESTCD
+from ._derive import derive_haq_di as derive_haq_di
+from ._derive import derive_sledai2k as derive_sledai2k
 from ._gli import FVC_EQUATIONS as FVC_EQUATIONS
 from ._gli import FvcReference as FvcReference
 from ._gli import compute_fvc_reference as compute_fvc_reference
+from ._icaht import icaht_early as icaht_early
+from ._icaht import icaht_late as icaht_late
+from ._icaht import neutropenia_duration as neutropenia_duration
 from ._iim import TisResult as TisResult
 from ._iim import classify_tis as classify_tis
 from ._iim import compute_mmt8 as compute_mmt8
@@ -42,6 +57,9 @@ from ._sle import sledai2k_from_days_since as sledai2k_from_days_since
 from ._sle import validate_pga as validate_pga
 
 __all__ = [
+    "CRITERIA_V5_0", "Episode", "HAQ_TESTCD", "SLEDAI2K_TESTCD", "ctcae_criteria", "derive_haq_di", "derive_sledai2k",
+    "grade_crs_astct", "grade_ctcae", "grade_icans_astct", "icaht_early", "icaht_late", "ice_score",
+    "neutropenia_duration", "toxicity_episodes",
     "BLISS_LN_CRR", "BLISS_LN_PERR", "KDIGO_2024_COMPLETE", "KDIGO_2024_PARTIAL", "SLEDAI2K_DESCRIPTORS",
     "SLEDAI2K_WEIGHTS", "RenalResponseRule", "compute_csledai", "compute_doris_remission",
     "compute_doris_remission_off_therapy", "compute_egfr_ckd_epi_2021", "compute_lldas", "compute_sledai2k",

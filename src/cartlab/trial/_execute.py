@@ -3,7 +3,8 @@ raw observations a real site records, written as SDTM tables.
 
 Grades and scores are not written by the model: the site records signs (temperatures, blood
 pressure, vasopressors, oxygen, ICE items, disease descriptors, lab values with assay noise and
-LLOQs) and the grader of :mod:`._grading` turns them into AE records.
+LLOQs) and the instruments of :mod:`cartlab.instruments` (ASTCT CRS/ICANS, ICE, CTCAE v5.0) turn
+them into AE records.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from ..model import (
     sample_patient,
     simulate,
 )
+from ..instruments._cart_toxicity import grade_crs_astct, grade_icans_astct, ice_score, toxicity_episodes
+from ..instruments._ctcae import grade_ctcae
 from ..protocol import Protocol
-from . import _grading as G
 
 STUDY_START = dt.date(2024, 1, 8)
 LLOQ_TRANSGENE = 5.0  # copies/µg gDNA (ddPCR; assumption in the range reported for CAR-T assays)
@@ -318,8 +320,15 @@ def _sdtm(protocol: Protocol, subjects, screen_fail, sim: SimulationResult, inpu
         consc = np.where(icans_lvl == 4, 3, 0)
         seizure = np.zeros(n_check, dtype=int)
         crs_ongoing = np.array([(crs_lvl[: d + 1] >= 1).any() for d in range(n_check)])
-        crs_grade = G.grade_crs_astct(temp, sbp, vaso, o2, anti_before, crs_ongoing)
-        icans_grade = G.grade_icans_astct(ice, consc, seizure, np.zeros(n_check, bool), np.zeros(n_check, int))
+        # grade from the values as recorded below (rounded as in VS, devices and ICE items as recorded)
+        temp_rec = np.array([round(float(x), 1) for x in temp])
+        sbp_rec = np.array([float(round(float(x))) for x in sbp])
+        crs_grade = grade_crs_astct(temp_rec, sbp_rec < 90.0, vaso, _O2_DEVICE[o2], _O2_FLOW[o2],
+                                    fever_masked=anti_before & crs_ongoing)
+        ice_items = np.array([_ice_items(int(x)) for x in ice]).reshape(n_check, len(ICE_ITEMS))
+        icans_grade = grade_icans_astct(ice_score(*ice_items.T), _CONSCIOUSNESS[consc],
+                                        np.where(seizure == 2, "prolonged_or_repetitive",
+                                                 np.where(seizure == 1, "rapidly_resolving", "none")))
         for d in range(n_check):
             dtc = _date(d0, d)
             for code, name, v, u in (("TEMP", "Temperature", round(float(temp[d]), 1), "C"),
@@ -335,19 +344,18 @@ def _sdtm(protocol: Protocol, subjects, screen_fail, sim: SimulationResult, inpu
                 route = {1: "LOW-FLOW NASAL CANNULA", 2: "HIGH-FLOW NASAL CANNULA", 3: "NON-INVASIVE POSITIVE PRESSURE"}
                 pr.add(STUDYID=study, DOMAIN="PR", USUBJID=uid, PRTRT="OXYGEN THERAPY", PRCAT=route[int(o2[d])],
                        PRDOSE={1: 3.0, 2: 30.0, 3: None}[int(o2[d])], PRDOSU="L/min", PRSTDTC=dtc, PRSTDY=_dy(d))
-            items = _ice_items(int(ice[d]))
-            for (tc, tname), sc in zip(ICE_ITEMS, items):
+            for (tc, tname), sc in zip(ICE_ITEMS, ice_items[d].tolist()):
                 qs.add(STUDYID=study, DOMAIN="QS", USUBJID=uid, QSCAT="ICE", QSTESTCD=tc, QSTEST=tname,
                        QSSTRESC=str(sc), QSSTRESN=float(sc), QSDTC=dtc, QSDY=_dy(d), VISIT=f"DAY {d}")
             fa.add(STUDYID=study, DOMAIN="FA", USUBJID=uid, FATESTCD="LOC", FATEST="Level of Consciousness",
                    FAOBJ="ICANS", FASTRESC=("AWAKENS SPONTANEOUSLY", "AWAKENS TO VOICE", "AWAKENS TO TACTILE STIMULUS",
                                              "UNAROUSABLE")[int(consc[d])], FADTC=dtc, FADY=_dy(d))
-        for onset, last, g in G.episodes(crs_grade, np.arange(n_check)):
+        for onset, last, _, g, _ in toxicity_episodes(crs_grade, np.arange(n_check)):
             ae.add(STUDYID=study, DOMAIN="AE", USUBJID=uid, AETERM="Cytokine release syndrome",
                    AEDECOD="Cytokine release syndrome", AEBODSYS="Immune system disorders", AETOXGR=str(g),
                    AESER="Y" if g >= 2 else "N", AESTDTC=_date(d0, onset), AESTDY=_dy(onset),
                    AEENDTC=_date(d0, last + 1), AEENDY=_dy(last + 1), AEREL="RELATED", AEACN=None)
-        for onset, last, g in G.episodes(icans_grade, np.arange(n_check)):
+        for onset, last, _, g, _ in toxicity_episodes(icans_grade, np.arange(n_check)):
             ae.add(STUDYID=study, DOMAIN="AE", USUBJID=uid, AETERM="ICANS",
                    AEDECOD="Immune effector cell-associated neurotoxicity syndrome", AEBODSYS="Nervous system disorders",
                    AETOXGR=str(g), AESER="Y" if g >= 2 else "N", AESTDTC=_date(d0, onset), AESTDY=_dy(onset),
@@ -485,7 +493,7 @@ def _sdtm(protocol: Protocol, subjects, screen_fail, sim: SimulationResult, inpu
         kp = [save_pos[d] for d in lab_sorted]
         post = np.array(lab_sorted) >= 0
         for code, decod, arr in (("NEUT", "Neutrophil count decreased", anc), ("PLAT", "Platelet count decreased", plt_)):
-            g = G.grade_ctcae_low(code, arr[kp], LLN[code])
+            g = grade_ctcae(code, arr[kp], LLN[code])
             g = np.where(post, g, 0)
             if (g >= 3).any():
                 onset = lab_sorted[int(np.argmax(g >= 3))]
@@ -531,6 +539,11 @@ def _sdtm(protocol: Protocol, subjects, screen_fail, sim: SimulationResult, inpu
         tables[name] = df
     return tables
 
+
+#: site codes -> instrument categories (oxygen 0 none, 1 low-flow, 2 high-flow, 3 NIPPV; LOC 0-3)
+_O2_DEVICE = np.array(["none", "nasal_cannula", "high_flow_nasal_cannula", "noninvasive_positive_pressure"])
+_O2_FLOW = np.array([np.nan, 3.0, 30.0, np.nan])
+_CONSCIOUSNESS = np.array(["normal", "awakens_to_voice", "awakens_to_tactile", "unarousable"])
 
 ICE_ITEMS = (("ICE01", "Orientation (0-4)"), ("ICE02", "Naming (0-3)"), ("ICE03", "Following Commands (0-1)"),
              ("ICE04", "Writing (0-1)"), ("ICE05", "Attention (0-1)"))

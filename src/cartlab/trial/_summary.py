@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 import numpy as np
 import polars as pl
 
-from ..model import SLEDAI_DESCRIPTORS
+from ..instruments import compute_criss, derive_sledai2k, tis_measure_points
 
 CRS = "Cytokine release syndrome"
 ICANS = "Immune effector cell-associated neurotoxicity syndrome"
@@ -26,9 +24,6 @@ SUMMARY_COLUMNS = (
     ("primary", "Primary efficacy"),
 )
 
-_SLEDAI_WEIGHT = {code: w for code, _l, w, _o, _a, _b in SLEDAI_DESCRIPTORS}
-_SEROLOGY = {"LOWCOMP", "DNABIND"}
-
 
 def km_median(durations: np.ndarray, observed: np.ndarray) -> float:
     """Kaplan–Meier median of right-censored durations (NaN when the curve never reaches 0.5)."""
@@ -46,17 +41,13 @@ def km_median(durations: np.ndarray, observed: np.ndarray) -> float:
 
 
 def sledai_scores(qs: pl.DataFrame, fa: pl.DataFrame, clinical: bool = False) -> pl.DataFrame:
-    """SLEDAI-2K (or clinical SLEDAI) per subject and day from descriptors attributed to SLE."""
-    d = qs.filter((pl.col("QSCAT") == "SLEDAI-2K") & (pl.col("QSSTRESC") == "Y"))
-    attr = fa.filter(pl.col("FATESTCD") == "ATTRIB").select(
-        "USUBJID", pl.col("FADY").alias("QSDY"), pl.col("FAOBJ").alias("QSTESTCD"), "FASTRESC")
-    d = d.join(attr, on=["USUBJID", "QSDY", "QSTESTCD"], how="left").filter(pl.col("FASTRESC") == "SLE")
-    if clinical:
-        d = d.filter(~pl.col("QSTESTCD").is_in(list(_SEROLOGY)))
-    d = d.with_columns(pl.col("QSTESTCD").replace_strict(_SLEDAI_WEIGHT, default=0).alias("W"))
-    days = qs.filter(pl.col("QSCAT") == "SLEDAI-2K").select("USUBJID", "QSDY").unique()
-    return days.join(d.group_by("USUBJID", "QSDY").agg(pl.col("W").sum().alias("SCORE")), on=["USUBJID", "QSDY"],
-                     how="left").with_columns(pl.col("SCORE").fill_null(0))
+    """SLEDAI-2K (or clinical SLEDAI) per subject and day (:func:`cartlab.instruments.derive_sledai2k`).
+
+    Assessments with a finding (a present descriptor without attribution, a descriptor not
+    recorded) are left out of the summary rather than scored by a guess.
+    """
+    scores, _findings = derive_sledai2k(qs, fa, clinical=clinical)
+    return scores.drop_nulls("SCORE")
 
 
 def _change(scores: pl.DataFrame, day_col: str, day: int) -> dict[str, float]:
@@ -66,29 +57,18 @@ def _change(scores: pl.DataFrame, day_col: str, day: int) -> dict[str, float]:
     return dict(zip(j["USUBJID"].to_list(), (j["V"] - j["B"]).to_list()))
 
 
-_TIS_BANDS = {  # INSTRUMENTS.md, 2016 ACR/EULAR (Aggarwal 2017): points per band, upper bounds inclusive
-    "MDGLOBAL": ((5, 15, 25, 40), (0, 7.5, 15, 17.5, 20)),
-    "PTGLOBAL": ((5, 15, 25, 40), (0, 2.5, 5, 7.5, 10)),
-    "MMT8": ((2, 10, 20, 30), (0, 10, 20, 27.5, 32.5)),
-    "HAQDI": ((5, 15, 25, 40), (0, 5, 7.5, 7.5, 10)),
-    "CK": ((5, 15, 25, 40), (0, 2.5, 5, 7.5, 7.5)),
-    "EXTRAMUS": ((5, 15, 25, 40), (0, 7.5, 12.5, 15, 20)),
-}
+#: QS/LB test code of each TIS core-set measure -> its name in :func:`cartlab.instruments.tis_measure_points`
+_TIS_MEASURE = {"MDGLOBAL": "physician_global", "PTGLOBAL": "patient_global", "MMT8": "mmt8", "HAQDI": "haq_di",
+                "CK": "enzyme", "EXTRAMUS": "extramuscular"}
 
 
 def tis_points(measure: str, baseline: float, follow_up: float) -> float:
-    """Points of one TIS core-set measure, with band membership computed exactly (decimal inputs)."""
-    b, f = Fraction(str(baseline)), Fraction(str(follow_up))
-    if b == 0:
-        return 0.0
-    imp = (f - b) / b * 100 if measure == "MMT8" else (b - f) / b * 100
-    if imp <= 0:
-        return 0.0
-    cuts, pts = _TIS_BANDS[measure]
-    for cut, p in zip(cuts, pts):
-        if imp <= cut:
-            return float(p)
-    return float(pts[-1])
+    """Points of one TIS core-set measure (2016 ACR/EULAR), by its QS/LB test code.
+
+    Band membership is computed exactly on the entered decimals by the instrument
+    (:func:`cartlab.instruments.tis_measure_points`); a baseline of 0 scores 0 points here.
+    """
+    return float(tis_measure_points(_TIS_MEASURE[measure], [baseline], [follow_up], baseline_zero="zero")[0])
 
 
 def _primary(tables: dict[str, pl.DataFrame], endpoint: str, day: int) -> dict[str, float]:
@@ -124,13 +104,22 @@ def _primary(tables: dict[str, pl.DataFrame], endpoint: str, day: int) -> dict[s
             if endpoint == "tis":
                 total = sum(tis_points(m, b, v) for m, (b, v) in vals.items())
                 out[u[0]] = float(total >= 40)
-            else:  # ACR CRISS step 2 (Khanna 2016), step 1 events are not simulated
-                dlt = {m: v - b for m, (b, v) in vals.items()}
-                lin = (-5.54 - 0.81 * dlt.get("MRSS", 0) + 0.21 * dlt.get("FVCPP", 0) - 0.40 * dlt.get("PTGLOBAL", 0)
-                       - 0.44 * dlt.get("MDGLOBAL", 0) - 3.41 * dlt.get("HAQDI", 0))
-                out[u[0]] = float(1.0 / (1.0 + np.exp(-lin)) >= 0.60)
+            else:  # ACR CRISS (Khanna 2016); step 1 events are not simulated
+                out[u[0]] = float(_criss_improved(vals))
         return out
     raise ValueError(f"unknown primary endpoint {endpoint!r}")
+
+
+def _criss_improved(vals: dict[str, tuple[float, float]]) -> bool:
+    """ACR CRISS step 2 from (baseline, follow-up) of the core set, no step 1 event."""
+    names = {"MRSS": "mrss", "FVCPP": "fvc_pct_pred", "PTGLOBAL": "patient_global", "MDGLOBAL": "physician_global",
+             "HAQDI": "haq_di"}
+    args = {}
+    for code, name in names.items():
+        b, v = vals.get(code, (0.0, 0.0))
+        args[f"{name}_baseline"], args[f"{name}_followup"] = [b], [v]
+    res = compute_criss(**args, new_renal_crisis=[False], new_lv_failure=[False], new_pah=[False])
+    return bool(np.asarray(res.improved)[0])
 
 
 def _core_set(tables: dict[str, pl.DataFrame], endpoint: str) -> pl.DataFrame:
