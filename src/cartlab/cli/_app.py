@@ -148,12 +148,12 @@ def instruments_cmd() -> None:
     """List the clinical instruments with their version and citation."""
     from ..instruments import registry
 
-    t = Table(title="cartlab instruments")
-    t.add_column("name", no_wrap=True)
-    for col in ("version", "unit", "inputs", "citation"):
-        t.add_column(col, overflow="fold")
+    t = Table(title="cartlab instruments", show_lines=True, expand=True)
+    t.add_column("instrument and citation", overflow="fold", ratio=4)
+    t.add_column("version", overflow="fold", ratio=1)
+    t.add_column("unit", overflow="fold", ratio=1)
     for ins in registry().values():
-        t.add_row(ins.name, ins.version, ins.unit, str(len(ins.inputs)), ins.citation)
+        t.add_row(f"[bold]{ins.name}[/]\n{ins.citation}", ins.version, ins.unit)
     out.print(t)
 
 
