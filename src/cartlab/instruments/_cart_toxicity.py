@@ -115,7 +115,8 @@ def grade_crs_astct(temp_c, hypotension, n_vasopressors, o2_device, o2_flow_l_mi
     """ASTCT 2019 CRS grade (0–5) of one assessment, vectorised.
 
     Fever (``temp_c`` ≥ 38.0 °C) is required, except when ``fever_masked`` (antipyretic or
-    anti-cytokine therapy after CRS was diagnosed). With fever the grade is the worse of
+    anti-cytokine therapy after CRS was diagnosed): then the grade is driven by hypotension and
+    hypoxia alone (Lee 2019), and a day with neither is not CRS. With fever the grade is the worse of
 
     * hypotension: not needing vasopressors → 2; one vasopressor with or without vasopressin (or
       vasopressin alone) → 3; multiple vasopressors excluding vasopressin → 4;
@@ -130,12 +131,15 @@ def grade_crs_astct(temp_c, hypotension, n_vasopressors, o2_device, o2_flow_l_mi
     (1, 2)
     >>> int(grade_crs_astct(37.0, True, 1, "none", fever_masked=True)), int(grade_crs_astct(37.9, True, 2, "none"))
     (3, 0)
+    >>> int(grade_crs_astct(37.0, False, 0, "none", fever_masked=True))
+    0
     """
     temp = np.asarray(temp_c, dtype=float)
     shape = _shape(temp_c, hypotension, n_vasopressors, o2_device, o2_flow_l_min, vasopressin, fever_masked,
                    crs_death, fever_other_cause, hypotension_other_cause, hypoxia_other_cause)
     temp = np.broadcast_to(temp, shape)
-    fever = ((temp >= FEVER_C) & ~_flag(fever_other_cause, shape)) | _flag(fever_masked, shape)
+    fever = (temp >= FEVER_C) & ~_flag(fever_other_cause, shape)
+    masked = _flag(fever_masked, shape) & ~fever
 
     n_vp = np.broadcast_to(np.asarray(n_vasopressors, dtype=float), shape)
     any_vp = (n_vp >= 1) | _flag(vasopressin, shape)
@@ -149,7 +153,10 @@ def grade_crs_astct(temp_c, hypotension, n_vasopressors, o2_device, o2_flow_l_mi
         g_o2 = np.where((device == "nasal_cannula") & (flow > LOW_FLOW_MAX_L_MIN), 3, g_o2)
     g_o2 = np.where(_flag(hypoxia_other_cause, shape), 0, g_o2)
 
-    grade = np.where(fever, np.maximum(np.maximum(g_hypo, g_o2), 1), 0)
+    organ = np.maximum(g_hypo, g_o2)
+    # after antipyretic/anti-cytokine therapy "CRS grading is driven by hypotension and/or hypoxia"
+    # (Lee 2019): a masked fever without either is no longer graded as CRS
+    grade = np.where(fever, np.maximum(organ, 1), np.where(masked, organ, 0))
     return np.where(_flag(crs_death, shape), 5, grade).astype(np.int8)
 
 

@@ -319,10 +319,11 @@ def _sdtm(protocol: Protocol, subjects, screen_fail, sim: SimulationResult, inpu
                         [0, rng.integers(0, 3, n_check), rng.integers(3, 7, n_check), rng.integers(7, 10, n_check)], 10)
         consc = np.where(icans_lvl == 4, 3, 0)
         seizure = np.zeros(n_check, dtype=int)
-        crs_ongoing = np.array([(crs_lvl[: d + 1] >= 1).any() for d in range(n_check)])
-        # grade from the values as recorded below (rounded as in VS, devices and ICE items as recorded)
+        # grade from the values as recorded below (rounded as in VS, devices and ICE items as recorded);
+        # CRS is diagnosed once a fever (>= 38.0 C) has been recorded, on or before the day
         temp_rec = np.array([round(float(x), 1) for x in temp])
         sbp_rec = np.array([float(round(float(x))) for x in sbp])
+        crs_ongoing = np.maximum.accumulate(temp_rec >= 38.0)
         crs_grade = grade_crs_astct(temp_rec, sbp_rec < 90.0, vaso, _O2_DEVICE[o2], _O2_FLOW[o2],
                                     fever_masked=anti_before & crs_ongoing)
         ice_items = np.array([_ice_items(int(x)) for x in ice]).reshape(n_check, len(ICE_ITEMS))
@@ -348,7 +349,7 @@ def _sdtm(protocol: Protocol, subjects, screen_fail, sim: SimulationResult, inpu
                 qs.add(STUDYID=study, DOMAIN="QS", USUBJID=uid, QSCAT="ICE", QSTESTCD=tc, QSTEST=tname,
                        QSSTRESC=str(sc), QSSTRESN=float(sc), QSDTC=dtc, QSDY=_dy(d), VISIT=f"DAY {d}")
             fa.add(STUDYID=study, DOMAIN="FA", USUBJID=uid, FATESTCD="LOC", FATEST="Level of Consciousness",
-                   FAOBJ="ICANS", FASTRESC=("AWAKENS SPONTANEOUSLY", "AWAKENS TO VOICE", "AWAKENS TO TACTILE STIMULUS",
+                   FAOBJ="ICANS", FASTRESC=("ALERT", "AWAKENS TO VOICE", "AWAKENS TO TACTILE STIMULUS",
                                              "UNAROUSABLE")[int(consc[d])], FADTC=dtc, FADY=_dy(d))
         for onset, last, _, g, _ in toxicity_episodes(crs_grade, np.arange(n_check)):
             ae.add(STUDYID=study, DOMAIN="AE", USUBJID=uid, AETERM="Cytokine release syndrome",
@@ -492,8 +493,9 @@ def _sdtm(protocol: Protocol, subjects, screen_fail, sim: SimulationResult, inpu
         lab_sorted = sorted(lab_days)
         kp = [save_pos[d] for d in lab_sorted]
         post = np.array(lab_sorted) >= 0
-        for code, decod, arr in (("NEUT", "Neutrophil count decreased", anc), ("PLAT", "Platelet count decreased", plt_)):
-            g = grade_ctcae(code, arr[kp], LLN[code])
+        for code, decod, arr, dec in (("NEUT", "Neutrophil count decreased", anc, 2),
+                                      ("PLAT", "Platelet count decreased", plt_, 0)):
+            g = grade_ctcae(code, np.array([round(float(x), dec) for x in arr[kp]]), LLN[code])  # as recorded in LB
             g = np.where(post, g, 0)
             if (g >= 3).any():
                 onset = lab_sorted[int(np.argmax(g >= 3))]
