@@ -111,3 +111,17 @@ def test_site_sledai_codes_are_the_instruments_test_codes() -> None:
 
     assert tuple(code for code, *_ in SLEDAI_DESCRIPTORS) == SLEDAI2K_TESTCD
     assert [w for _c, _l, w, *_ in SLEDAI_DESCRIPTORS] == list(SLEDAI2K_WEIGHTS.values())
+
+
+def test_site_writes_one_qs_code_per_mrss_site_and_mmt8_group() -> None:
+    """Right and left must not share a QSTESTCD (SDTM: one test code per test); the instrument
+    derivations then score the simulated QS without findings."""
+    from cartlab.instruments import derive_mmt8, derive_mrss
+
+    for name, cat, derive in (("breakfree1-ssc", "MRSS", derive_mrss), ("breakfree1-iim", "MMT-8", derive_mmt8)):
+        qs = run_trial(load_protocol(resolve_protocol(name)).with_arm_sizes(3), seed=2).tables["qs"]
+        rec = qs.filter(pl.col("QSCAT") == cat)
+        assert rec.group_by("USUBJID", "QSDY", "QSTESTCD").len()["len"].max() == 1
+        assert rec["QSTESTCD"].str.len_chars().max() <= 8
+        scores, findings = derive(qs)
+        assert findings.height == 0 and scores.height > 0 and scores.null_count().sum_horizontal()[0] == 0

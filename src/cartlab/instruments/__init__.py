@@ -16,6 +16,12 @@ from ._derive import HAQ_TESTCD as HAQ_TESTCD
 from ._derive import SLEDAI2K_TESTCD as SLEDAI2K_TESTCD
 from ._derive import derive_haq_di as derive_haq_di
 from ._derive import derive_sledai2k as derive_sledai2k
+from ._derive_scores import MMT8_TESTCD as MMT8_TESTCD
+from ._derive_scores import MRSS_TESTCD as MRSS_TESTCD
+from ._derive_scores import derive_criss as derive_criss
+from ._derive_scores import derive_mmt8 as derive_mmt8
+from ._derive_scores import derive_mrss as derive_mrss
+from ._derive_scores import derive_tis as derive_tis
 from ._derive_tox import derive_crs_astct as derive_crs_astct
 from ._derive_tox import derive_ctcae_haem as derive_ctcae_haem
 from ._derive_tox import derive_icaht_early as derive_icaht_early
@@ -61,6 +67,7 @@ from ._sle import sledai2k_from_days_since as sledai2k_from_days_since
 from ._sle import validate_pga as validate_pga
 
 __all__ = [
+    "MMT8_TESTCD", "MRSS_TESTCD", "derive_criss", "derive_mmt8", "derive_mrss", "derive_tis",
     "derive_crs_astct", "derive_ctcae_haem", "derive_icaht_early", "derive_icans_astct",
     "CRITERIA_V5_0", "Episode", "HAQ_TESTCD", "SLEDAI2K_TESTCD", "ctcae_criteria", "derive_haq_di", "derive_sledai2k",
     "grade_crs_astct", "grade_ctcae", "grade_icans_astct", "icaht_early", "icaht_late", "ice_score",

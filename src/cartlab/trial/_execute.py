@@ -31,7 +31,13 @@ from ..model import (
 )
 from ..instruments._cart_toxicity import grade_crs_astct, grade_icans_astct, ice_score, toxicity_episodes
 from ..instruments._ctcae import grade_ctcae
+from ..instruments._derive_scores import MMT8_LABELS, MMT8_TESTCD, MRSS_LABELS, MRSS_TESTCD
 from ..protocol import Protocol
+
+#: QS test codes (at most 8 characters, unique per side) of the mRSS sites and MMT-8 groups the site records,
+#: as the instrument derivations read them
+_MRSS_CODE = {label: code for code, name in MRSS_TESTCD.items() for label, n2 in MRSS_LABELS.items() if n2 == name}
+_MMT8_CODE = {label: code for code, name in MMT8_TESTCD.items() for label, n2 in MMT8_LABELS.items() if n2 == name}
 
 STUDY_START = dt.date(2024, 1, 8)
 LLOQ_TRANSGENE = 5.0  # copies/µg gDNA (ddPCR; assumption in the range reported for CAR-T assays)
@@ -465,7 +471,7 @@ def _sdtm(protocol: Protocol, subjects, screen_fail, sim: SimulationResult, inpu
                 for site_name in MRSS_SITES:
                     base = c[f"mrss_{site_name}"]
                     sv = int(np.clip(np.round(base * (0.35 + 0.65 * skin) + 0.3 * rng.standard_normal()), 0, 3))
-                    q("MRSS", site_name[:8], f"mRSS {site_name}", sv)
+                    q("MRSS", _MRSS_CODE[site_name], f"mRSS {site_name}", sv)
                 lung = float(val("D_lung")[kpos])
                 fvc = c["fvc_pct_pred"] + c["fvc_reversible"] * (100 - c["fvc_pct_pred"]) * (1 - lung)
                 re_.add(STUDYID=study, DOMAIN="RE", USUBJID=uid, RETESTCD="FVCPP", RETEST="FVC Percent Predicted",
@@ -480,7 +486,7 @@ def _sdtm(protocol: Protocol, subjects, screen_fail, sim: SimulationResult, inpu
                 total = int(np.clip(np.round(150 - deficit + 1.5 * rng.standard_normal()), 0, 150))
                 for g_name, v in zip(("NECKFLEX",) + tuple(f"{g}_{s}" for g in MMT8_GROUPS[1:] for s in ("R", "L")),
                                      _split_mmt8(total)):
-                    q("MMT-8", g_name[:8], f"MMT-8 {g_name}", v)
+                    q("MMT-8", _MMT8_CODE[g_name], f"MMT-8 {g_name}", v)
                 q("GLOBAL", "MDGLOBAL", "Physician Global (0-10)",
                   round(float(np.clip(c["physician_global"] * act, 0, 10)), 1))
                 q("GLOBAL", "PTGLOBAL", "Patient Global (0-10)",

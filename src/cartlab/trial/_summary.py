@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from ..instruments import compute_criss, derive_sledai2k, tis_measure_points
+from ..instruments import derive_sledai2k, tis_measure_points
+from ..instruments._derive_scores import derive_criss, derive_mmt8, derive_mrss, derive_tis
 
 CRS = "Cytokine release syndrome"
 ICANS = "Immune effector cell-associated neurotoxicity syndrome"
@@ -84,61 +85,25 @@ def _primary(tables: dict[str, pl.DataFrame], endpoint: str, day: int) -> dict[s
         s = qs.filter(pl.col("QSTESTCD") == "PGA").select("USUBJID", "QSDY", pl.col("QSSTRESN").alias("SCORE"))
         return _change(s, "QSDY", day)
     if endpoint == "mrss_change":
-        s = qs.filter(pl.col("QSCAT") == "MRSS").group_by("USUBJID", "QSDY").agg(pl.col("QSSTRESN").sum().alias("SCORE"))
-        return _change(s, "QSDY", day)
+        mrss, _findings = derive_mrss(qs)
+        return _change(mrss.select("USUBJID", "QSDY", pl.col("MRSS").alias("SCORE")).drop_nulls("SCORE"), "QSDY", day)
     if endpoint == "mmt8_change":
-        s = qs.filter(pl.col("QSCAT") == "MMT-8").group_by("USUBJID", "QSDY").agg(pl.col("QSSTRESN").sum().alias("SCORE"))
-        return _change(s, "QSDY", day)
+        mmt8, _findings = derive_mmt8(qs)
+        return _change(mmt8.select("USUBJID", "QSDY", pl.col("MMT8").alias("SCORE")).drop_nulls("SCORE"), "QSDY", day)
     if endpoint in ("fvc_pct_pred_change",):
         s = tables["re"].filter(pl.col("RETESTCD") == "FVCPP").select("USUBJID", pl.col("REDY").alias("QSDY"),
                                                                      pl.col("RESTRESN").alias("SCORE"))
         return _change(s, "QSDY", day)
-    if endpoint in ("tis", "criss"):
-        core = _core_set(tables, endpoint)
-        base = core.filter(pl.col("DY") < 1).sort("DY").group_by("USUBJID", "M").agg(pl.col("V").last().alias("B"))
-        at = core.filter(pl.col("DY") == day + 1).select("USUBJID", "M", "V")
-        j = base.join(at, on=["USUBJID", "M"])
-        out: dict[str, float] = {}
-        for u, grp in j.group_by("USUBJID"):
-            vals = {m: (b, v) for m, b, v in grp.select("M", "B", "V").iter_rows()}
-            if endpoint == "tis":
-                total = sum(tis_points(m, b, v) for m, (b, v) in vals.items())
-                out[u[0]] = float(total >= 40)
-            else:  # ACR CRISS (Khanna 2016); step 1 events are not simulated
-                out[u[0]] = float(_criss_improved(vals))
-        return out
+    # Composite responses at study day day + 1 vs. the last pre-infusion assessment; subjects with a
+    # finding (a measure missing or out of range) are left out rather than scored by a guess.
+    if endpoint == "tis":  # moderate or major improvement (adult thresholds); a baseline of 0 scores 0 points
+        tis, _findings = derive_tis(qs, tables["lb"], day=day + 1, baseline_zero="zero")
+        return {u: float(c in ("moderate", "major"))
+                for u, c in tis.drop_nulls("TIS").select("USUBJID", "TISCAT").iter_rows()}
+    if endpoint == "criss":  # ACR CRISS (Khanna 2016); step 1 events other than the FVC rule are not recorded
+        criss, _findings = derive_criss(qs, tables["re"], day=day + 1)
+        return {u: float(i) for u, i in criss.drop_nulls("CRISSP").select("USUBJID", "CRISSIMP").iter_rows()}
     raise ValueError(f"unknown primary endpoint {endpoint!r}")
-
-
-def _criss_improved(vals: dict[str, tuple[float, float]]) -> bool:
-    """ACR CRISS step 2 from (baseline, follow-up) of the core set, no step 1 event."""
-    names = {"MRSS": "mrss", "FVCPP": "fvc_pct_pred", "PTGLOBAL": "patient_global", "MDGLOBAL": "physician_global",
-             "HAQDI": "haq_di"}
-    args = {}
-    for code, name in names.items():
-        b, v = vals.get(code, (0.0, 0.0))
-        args[f"{name}_baseline"], args[f"{name}_followup"] = [b], [v]
-    res = compute_criss(**args, new_renal_crisis=[False], new_lv_failure=[False], new_pah=[False])
-    return bool(np.asarray(res.improved)[0])
-
-
-def _core_set(tables: dict[str, pl.DataFrame], endpoint: str) -> pl.DataFrame:
-    qs = tables["qs"]
-    parts = [qs.filter(pl.col("QSTESTCD").is_in(["MDGLOBAL", "PTGLOBAL", "HAQDI", "EXTRAMUS"]))
-             .select("USUBJID", pl.col("QSDY").alias("DY"), pl.col("QSTESTCD").alias("M"), pl.col("QSSTRESN").alias("V"))]
-    if endpoint == "tis":
-        parts.append(qs.filter(pl.col("QSCAT") == "MMT-8").group_by("USUBJID", "QSDY")
-                     .agg(pl.col("QSSTRESN").sum().alias("V"))
-                     .select("USUBJID", pl.col("QSDY").alias("DY"), pl.lit("MMT8").alias("M"), "V"))
-        parts.append(tables["lb"].filter(pl.col("LBTESTCD") == "CK")
-                     .select("USUBJID", pl.col("LBDY").alias("DY"), pl.lit("CK").alias("M"), pl.col("LBSTRESN").alias("V")))
-    else:
-        parts.append(qs.filter(pl.col("QSCAT") == "MRSS").group_by("USUBJID", "QSDY")
-                     .agg(pl.col("QSSTRESN").sum().alias("V"))
-                     .select("USUBJID", pl.col("QSDY").alias("DY"), pl.lit("MRSS").alias("M"), "V"))
-        parts.append(tables["re"].filter(pl.col("RETESTCD") == "FVCPP")
-                     .select("USUBJID", pl.col("REDY").alias("DY"), pl.lit("FVCPP").alias("M"), pl.col("RESTRESN").alias("V")))
-    return pl.concat(parts)
 
 
 PRIMARY_LABEL = {
