@@ -244,3 +244,18 @@ def test_site_cytopenia_aes_are_reproduced_from_its_lb(tables) -> None:
         assert mine == _site_aes(tables["ae"], decod)
     icaht, f = derive_icaht_early(tables["lb"])
     assert f.height == 0 and icaht["ICAHTGR"].null_count() == 0
+
+
+def test_icaht_late_from_lb() -> None:
+    """Rejeski 2023 late ICAHT: after day 30, a grade needs two values at or below its cut-off
+    (<= 1000/uL -> 2, <= 500 -> 3): ANC 900, 450, 1200 /uL on days 35, 60, 90 -> grade 2
+    (only one value <= 500). LBDY 36 is protocol day 35 (Day 1 = infusion = day 0)."""
+    from cartlab.instruments._derive_tox import derive_icaht_late
+
+    lb = pl.DataFrame({"USUBJID": ["S1"] * 4 + ["S2"] * 2, "LBTESTCD": ["NEUT"] * 6,
+                       "LBDY": [10, 36, 61, 91, 40, 50], "LBSTRESN": [0.2, 0.9, 0.45, 1.2, 0.4, 0.3],
+                       "LBSTRESU": ["10^9/L"] * 4 + ["10^9/L", "mmol/L"]})
+    g, f = derive_icaht_late(lb)
+    rows = {r["USUBJID"]: r for r in g.iter_rows(named=True)}
+    assert rows["S1"]["ICAHTLGR"] == 2 and rows["S1"]["NLATE"] == 3  # day 9's 200/uL is early, not late
+    assert rows["S2"]["ICAHTLGR"] is None and f.height == 1 and "mmol/L" in f["REASON"][0]

@@ -25,6 +25,7 @@ from ._derive_scores import derive_tis as derive_tis
 from ._derive_tox import derive_crs_astct as derive_crs_astct
 from ._derive_tox import derive_ctcae_haem as derive_ctcae_haem
 from ._derive_tox import derive_icaht_early as derive_icaht_early
+from ._derive_tox import derive_icaht_late as derive_icaht_late
 from ._derive_tox import derive_icans_astct as derive_icans_astct
 from ._gli import FVC_EQUATIONS as FVC_EQUATIONS
 from ._gli import FvcReference as FvcReference
@@ -68,7 +69,7 @@ from ._sle import validate_pga as validate_pga
 
 __all__ = [
     "MMT8_TESTCD", "MRSS_TESTCD", "derive_criss", "derive_mmt8", "derive_mrss", "derive_tis",
-    "derive_crs_astct", "derive_ctcae_haem", "derive_icaht_early", "derive_icans_astct",
+    "derive_crs_astct", "derive_ctcae_haem", "derive_icaht_early", "derive_icaht_late", "derive_icans_astct",
     "CRITERIA_V5_0", "Episode", "HAQ_TESTCD", "SLEDAI2K_TESTCD", "ctcae_criteria", "derive_haq_di", "derive_sledai2k",
     "grade_crs_astct", "grade_ctcae", "grade_icans_astct", "icaht_early", "icaht_late", "ice_score",
     "neutropenia_duration", "toxicity_episodes",

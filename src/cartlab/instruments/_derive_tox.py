@@ -27,7 +27,7 @@ import polars as pl
 
 from ._cart_toxicity import CONSCIOUSNESS, FEVER_C, O2_DEVICES, _O2_GRADE, grade_crs_astct, grade_icans_astct, ice_score
 from ._ctcae import _UNITS, GRADE_0_OR_1, MISSING, grade_ctcae
-from ._icaht import ANC_100, ANC_500, icaht_early, neutropenia_duration
+from ._icaht import ANC_100, ANC_500, icaht_early, icaht_late, neutropenia_duration
 
 FINDINGS_SCHEMA = {"USUBJID": pl.String, "DY": pl.Int64, "TESTCD": pl.String, "REASON": pl.String}
 
@@ -346,4 +346,37 @@ def derive_icaht_early(lb: pl.DataFrame, *, duration: str = "cumulative", early_
         rows.append((u, n5.days, n1.days, int(g)))
     out = pl.DataFrame(rows, schema={"USUBJID": pl.String, "N500": pl.Int64, "N100": pl.Int64, "ICAHTGR": pl.Int64},
                        orient="row")
+    return out, _findings(problems)
+
+
+def derive_icaht_late(lb: pl.DataFrame, *, early_end_day: int = 30, min_values: int = 2
+                      ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Late ICAHT grade (Rejeski, Blood 2023) per subject from LB ``NEUT`` after the early window.
+
+    Study days are converted as in :func:`derive_icaht_early`; options as :func:`icaht_late` (a
+    grade needs ``min_values`` values at or below its cut-off after ``early_end_day``). Cytopenia
+    due to relapse is not recorded by the virtual site and is not excluded here. Findings (grade
+    null): an ANC unit that cannot be converted. A subject with fewer than ``min_values`` values
+    after the window has grade 0 and ``NLATE`` telling how many there were.
+
+    Returns ``(grades, findings)``; grades has ``USUBJID, NLATE, ICAHTLGR``.
+    """
+    rec = lb.filter((pl.col("LBTESTCD") == "NEUT") & pl.col("LBSTRESN").is_not_null()
+                    & pl.col("LBDY").is_not_null()).sort("USUBJID", "LBDY")
+    subjects = lb.filter(pl.col("LBTESTCD") == "NEUT")["USUBJID"].unique().sort().to_list()
+    problems: list[Finding] = []
+    rows: list[tuple[str, int, int | None]] = []
+    for u in subjects:
+        r = rec.filter(pl.col("USUBJID") == u)
+        bad_units = [(d, unit) for d, unit in r.select("LBDY", "LBSTRESU").iter_rows() if unit not in _ANC_TO_CELLS_UL]
+        for d, unit in bad_units:
+            problems.append((u, d, "NEUT", f"ANC unit {unit!r} cannot be converted to cells/uL"))
+        day = np.array([_protocol_day(d) for d in r["LBDY"].to_list()], dtype=float)
+        n_late = int((day > early_end_day).sum())
+        if bad_units:
+            rows.append((u, n_late, None))
+            continue
+        anc = r["LBSTRESN"].to_numpy() * np.array([_ANC_TO_CELLS_UL[x] for x in r["LBSTRESU"].to_list()])
+        rows.append((u, n_late, int(icaht_late(day, anc, early_end_day=early_end_day, min_values=min_values))))
+    out = pl.DataFrame(rows, schema={"USUBJID": pl.String, "NLATE": pl.Int64, "ICAHTLGR": pl.Int64}, orient="row")
     return out, _findings(problems)
