@@ -8,9 +8,12 @@ consciousness) and x 20 haematology days (neutrophils, platelets with LLN). Time
 2. CTCAE v5.0 neutrophil and platelet grades (vectorised over 400,000 values);
 3. CRS/ICANS episodes and EHA/EBMT ICAHT early grade, patient by patient;
 4. the peer: the same instruments called row by row (one patient-day or one value per call), as
-   a user looping over a table would, on a 2 % sample, scaled to the full trial.
+   a user looping over a table would, on a 2 % sample, scaled to the full trial;
+5. ``--store``: a simulated Breakfree-1 SLE trial of ``--n`` patients written to a DuckDB trial
+   store, read back, and graded from its SDTM tables by the dataset derivations (daily CRS from
+   VS/PR/CM, daily ICANS from QS/FA, CTCAE haematology and early/late ICAHT from LB).
 
-Run: ``/work/venv/bin/python benchmarks/grading_throughput.py`` (``--n`` to change the size).
+Run: ``/work/venv/bin/python benchmarks/grading_throughput.py [--n N] [--store]``.
 """
 
 from __future__ import annotations
@@ -45,10 +48,64 @@ def signs(n: int, days: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     return dict(temp=temp, hypot=hypot, vaso=vaso, device=device, flow=flow, ice=ice_items, consc=consc)
 
 
+def store_run(n: int) -> None:
+    """Simulate a trial of n patients, store it, read it back and grade it from SDTM."""
+    import tempfile
+    from pathlib import Path
+
+    from cartlab._core.provenance import collect_provenance
+    from cartlab.instruments import (
+        derive_crs_astct,
+        derive_ctcae_haem,
+        derive_icaht_early,
+        derive_icaht_late,
+        derive_icans_astct,
+    )
+    from cartlab.io import open_trial, write_trial
+    from cartlab.protocol import load_protocol, resolve_protocol
+    from cartlab.trial import run_trial
+
+    proto = load_protocol(resolve_protocol("breakfree1-sle")).with_arm_sizes(n // 2)
+    t = time.perf_counter()
+    tables = run_trial(proto, seed=1).tables
+    t_sim = time.perf_counter() - t
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "trial"
+        t = time.perf_counter()
+        write_trial(out, tables, collect_provenance(seed=1, inputs={}, extra={}))
+        t_write = time.perf_counter() - t
+        with open_trial(out) as st:
+            t = time.perf_counter()
+            sdtm = {k: st.read(k) for k in ("vs", "pr", "cm", "qs", "fa", "lb")}
+            t_read = time.perf_counter() - t
+    rows = [(f"simulate {n:,} patients (run_trial; for scale)", t_sim), ("write the trial store", t_write),
+            ("read VS, PR, CM, QS, FA, LB back", t_read)]
+    total = 0.0
+    for name, f, args in (("daily ASTCT CRS from VS, PR, CM", derive_crs_astct, ("vs", "pr", "cm")),
+                          ("daily ASTCT ICANS from QS ICE items, FA consciousness", derive_icans_astct, ("qs", "fa")),
+                          ("CTCAE v5.0 haematology of every LB record", derive_ctcae_haem, ("lb",)),
+                          ("ICAHT early per subject", derive_icaht_early, ("lb",)),
+                          ("ICAHT late per subject", derive_icaht_late, ("lb",))):
+        t = time.perf_counter()
+        res, findings = f(*(sdtm[a] for a in args))
+        dt = time.perf_counter() - t
+        total += dt
+        rows.append((f"{name}: {res.height:,} rows, {findings.height} findings", dt))
+    print("| step | seconds |\n|---|---|")
+    for name, sec in rows:
+        print(f"| {name} | {sec:.2f} |")
+    print(f"| **grading the store's SDTM, {n:,} patients ({sdtm['lb'].height:,} LB rows)** | **{total:.2f}** |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=10_000)
-    n = ap.parse_args().n
+    ap.add_argument("--store", action="store_true", help="grade a simulated trial store's SDTM tables")
+    args = ap.parse_args()
+    n = args.n
+    if args.store:
+        store_run(n)
+        return
     rng = np.random.default_rng(20250317)
     s = signs(n, 15, rng)
     lab_days = np.arange(-5, 15)

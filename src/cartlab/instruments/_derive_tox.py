@@ -27,7 +27,7 @@ import polars as pl
 
 from ._cart_toxicity import CONSCIOUSNESS, FEVER_C, O2_DEVICES, _O2_GRADE, grade_crs_astct, grade_icans_astct, ice_score
 from ._ctcae import _UNITS, GRADE_0_OR_1, MISSING, grade_ctcae
-from ._icaht import ANC_100, ANC_500, icaht_early, icaht_late, neutropenia_duration
+from ._icaht import ANC_100, ANC_500, early_grade, icaht_late, neutropenia_duration
 
 FINDINGS_SCHEMA = {"USUBJID": pl.String, "DY": pl.Int64, "TESTCD": pl.String, "REASON": pl.String}
 
@@ -67,11 +67,6 @@ Finding = tuple[str, int | None, str, str]
 
 def _findings(rows: list[Finding]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=FINDINGS_SCHEMA, orient="row")
-
-
-def _protocol_day(dy: int) -> int:
-    """SDTM study day -> days since infusion (Day 1 -> 0, Day -1 -> -1)."""
-    return dy - 1 if dy >= 1 else dy
 
 
 # ------------------------------------------------------------------------------------------ CRS
@@ -306,6 +301,34 @@ def derive_ctcae_haem(lb: pl.DataFrame, lln: dict[str, float] | None = None, *,
 
 
 # --------------------------------------------------------------------------------------- ICAHT
+def _anc_series(lb: pl.DataFrame):
+    """Per subject (sorted): protocol days, ANC in cells/µL, and the unit findings, in one pass.
+
+    Yields ``(subject, day, anc, bad)``: ``bad`` lists ``(LBDY, unit)`` of records whose unit cannot
+    be converted (then ``anc`` is None). Subjects with ANC records but no result are yielded with
+    empty arrays.
+    """
+    subjects = lb.filter(pl.col("LBTESTCD") == "NEUT")["USUBJID"].unique().sort().to_list()
+    rec = lb.filter((pl.col("LBTESTCD") == "NEUT") & pl.col("LBSTRESN").is_not_null()
+                    & pl.col("LBDY").is_not_null()).sort("USUBJID", "LBDY")
+    ids = rec["USUBJID"].to_numpy()
+    dy = rec["LBDY"].to_numpy().astype(float)
+    day = np.where(dy >= 1, dy - 1, dy)  # SDTM study day -> days since infusion (Day 1 -> 0; no Day 0)
+    units = rec["LBSTRESU"].to_list()
+    factor = np.array([_ANC_TO_CELLS_UL.get(u, np.nan) for u in units])
+    anc = rec["LBSTRESN"].to_numpy() * factor
+    starts = {}
+    if ids.size:
+        first = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+        bounds = np.r_[first, ids.size]
+        starts = {ids[i]: (int(lo), int(hi)) for i, lo, hi in zip(first, bounds[:-1], bounds[1:])}
+    for u in subjects:
+        lo, hi = starts.get(u, (0, 0))
+        f = factor[lo:hi]
+        bad = [(int(dy[k]), units[k]) for k in range(lo, hi) if np.isnan(f[k - lo])]
+        yield u, day[lo:hi], (None if bad else anc[lo:hi]), bad
+
+
 def derive_icaht_early(lb: pl.DataFrame, *, duration: str = "cumulative", early_end_day: int = 30,
                        exactly_30_days: int = 4) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Early ICAHT grade (Rejeski, Blood 2023) per subject from LB ``NEUT``.
@@ -319,30 +342,21 @@ def derive_icaht_early(lb: pl.DataFrame, *, duration: str = "cumulative", early_
     Returns ``(grades, findings)``; grades has ``USUBJID, N500, N100, ICAHTGR`` (days of ANC
     ≤ 500 and ≤ 100 /µL in the window, by the ``duration`` rule).
     """
-    rec = lb.filter((pl.col("LBTESTCD") == "NEUT") & pl.col("LBSTRESN").is_not_null()
-                    & pl.col("LBDY").is_not_null()).sort("USUBJID", "LBDY")
-    subjects = lb.filter(pl.col("LBTESTCD") == "NEUT")["USUBJID"].unique().sort().to_list()
     problems: list[Finding] = []
     rows: list[tuple[str, int | None, int | None, int | None]] = []
-    for u in subjects:
-        r = rec.filter(pl.col("USUBJID") == u)
-        ok = True
-        for d, unit in r.select("LBDY", "LBSTRESU").iter_rows():
-            if unit not in _ANC_TO_CELLS_UL:
-                problems.append((u, d, "NEUT", f"ANC unit {unit!r} cannot be converted to cells/uL"))
-                ok = False
-        if not ok:
+    for u, day, anc, bad in _anc_series(lb):
+        for d, unit in bad:
+            problems.append((u, d, "NEUT", f"ANC unit {unit!r} cannot be converted to cells/uL"))
+        if anc is None:
             rows.append((u, None, None, None))
             continue
-        day = np.array([_protocol_day(d) for d in r["LBDY"].to_list()], dtype=float)
-        anc = r["LBSTRESN"].to_numpy() * np.array([_ANC_TO_CELLS_UL[x] for x in r["LBSTRESU"].to_list()])
         if not (day >= 0).any():
             problems.append((u, None, "NEUT", "no ANC from the infusion (Day 1) on"))
             rows.append((u, None, None, None))
             continue
         n5 = neutropenia_duration(day, anc, ANC_500, duration=duration, early_end_day=early_end_day)
         n1 = neutropenia_duration(day, anc, ANC_100, duration=duration, early_end_day=early_end_day)
-        g = icaht_early(day, anc, duration=duration, early_end_day=early_end_day, exactly_30_days=exactly_30_days)
+        g = early_grade(n5, n1, exactly_30_days=exactly_30_days)
         rows.append((u, n5.days, n1.days, int(g)))
     out = pl.DataFrame(rows, schema={"USUBJID": pl.String, "N500": pl.Int64, "N100": pl.Int64, "ICAHTGR": pl.Int64},
                        orient="row")
@@ -361,22 +375,15 @@ def derive_icaht_late(lb: pl.DataFrame, *, early_end_day: int = 30, min_values: 
 
     Returns ``(grades, findings)``; grades has ``USUBJID, NLATE, ICAHTLGR``.
     """
-    rec = lb.filter((pl.col("LBTESTCD") == "NEUT") & pl.col("LBSTRESN").is_not_null()
-                    & pl.col("LBDY").is_not_null()).sort("USUBJID", "LBDY")
-    subjects = lb.filter(pl.col("LBTESTCD") == "NEUT")["USUBJID"].unique().sort().to_list()
     problems: list[Finding] = []
     rows: list[tuple[str, int, int | None]] = []
-    for u in subjects:
-        r = rec.filter(pl.col("USUBJID") == u)
-        bad_units = [(d, unit) for d, unit in r.select("LBDY", "LBSTRESU").iter_rows() if unit not in _ANC_TO_CELLS_UL]
-        for d, unit in bad_units:
+    for u, day, anc, bad in _anc_series(lb):
+        for d, unit in bad:
             problems.append((u, d, "NEUT", f"ANC unit {unit!r} cannot be converted to cells/uL"))
-        day = np.array([_protocol_day(d) for d in r["LBDY"].to_list()], dtype=float)
         n_late = int((day > early_end_day).sum())
-        if bad_units:
+        if anc is None:
             rows.append((u, n_late, None))
             continue
-        anc = r["LBSTRESN"].to_numpy() * np.array([_ANC_TO_CELLS_UL[x] for x in r["LBSTRESU"].to_list()])
         rows.append((u, n_late, int(icaht_late(day, anc, early_end_day=early_end_day, min_values=min_values))))
     out = pl.DataFrame(rows, schema={"USUBJID": pl.String, "NLATE": pl.Int64, "ICAHTLGR": pl.Int64}, orient="row")
     return out, _findings(problems)

@@ -86,10 +86,13 @@ def neutropenia_duration(day, anc_cells_ul, threshold_cells_ul: float, *, durati
     episodes: list[tuple[int, int]] = []
     never = False
     k, n = 0, days.size
+    starts = np.flatnonzero(below)
     while k < n:
         if not below[k]:
-            k += 1
-            continue
+            nxt = np.searchsorted(starts, k)  # jump to the next day at or below the threshold
+            if nxt == starts.size:
+                break
+            k = int(starts[nxt])
         start, j, run = k, k + 1, 0
         last_below = k
         while j < n:
@@ -141,6 +144,13 @@ def icaht_early(day, anc_cells_ul, *, duration: str = "cumulative", early_end_da
         raise ValueError(f"ICAHT: exactly_30_days must be 3 or 4; got {exactly_30_days!r}")
     n500 = neutropenia_duration(day, anc_cells_ul, ANC_500, duration=duration, early_end_day=early_end_day)
     n100 = neutropenia_duration(day, anc_cells_ul, ANC_100, duration=duration, early_end_day=early_end_day)
+    return early_grade(n500, n100, exactly_30_days=exactly_30_days)
+
+
+def early_grade(n500: Neutropenia, n100: Neutropenia, *, exactly_30_days: int = 4) -> int:
+    """Early ICAHT grade from the durations at ≤ 500 and ≤ 100/µL (see :func:`icaht_early`)."""
+    if exactly_30_days not in (3, 4):
+        raise ValueError(f"ICAHT: exactly_30_days must be 3 or 4; got {exactly_30_days!r}")
     d5, d1 = n500.days, n100.days
     if d5 > 30 or d1 >= 14 or n500.never_recovered or (d5 == 30 and exactly_30_days == 4):
         return 4
