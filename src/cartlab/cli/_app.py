@@ -220,6 +220,98 @@ def score_cmd(
         _fail(str(exc))
 
 
+pk_app = typer.Typer(no_args_is_help=True, help="Pharmacokinetics / cellular kinetics of a trial store.")
+app.add_typer(pk_app, name="pk")
+
+#: analyte -> (domain, test code, concentration unit shown)
+_PK_ANALYTES = {"TRANSGENE": ("pc", "TRANSGEN", "copies/ug"), "CARCELLS": ("cp", "CARTCELL", "cells/uL")}
+
+
+def _pk_profiles(store: Path, analyte: str) -> tuple[pl.DataFrame, str]:
+    """Post-infusion records of ANALYTE as USUBJID, ARMCD, NFRLT (days), CONC (BLQ as 0), LLOQ."""
+    from ..io import open_trial
+
+    domain, testcd, unit = _PK_ANALYTES[analyte]
+    p = domain.upper()
+    with open_trial(store) as st:
+        tables = st.tables()
+        if domain not in tables:
+            raise CartlabError(f"{store}: the store has no {p} domain (it holds: {', '.join(tables)}); "
+                               f"--analyte {analyte} needs {p}")
+        raw = st.read(domain)
+        dm = st.read("dm") if "dm" in tables else None
+    need = ["USUBJID", f"{p}TESTCD", f"{p}ORRES", f"{p}STRESN", f"{p}LLOQ", "NFRLT"]
+    absent = [c for c in need if c not in raw.columns]
+    if absent:
+        raise CartlabError(f"{store}: {p} lacks column(s) {', '.join(absent)}")
+    rec = (raw.filter((pl.col(f"{p}TESTCD") == testcd) & (pl.col("NFRLT") >= 0))
+           .select("USUBJID", "NFRLT",
+                   pl.when(pl.col(f"{p}ORRES").str.starts_with("<")).then(0.0)
+                   .otherwise(pl.col(f"{p}STRESN")).alias("CONC"),
+                   pl.col(f"{p}LLOQ").alias("LLOQ")))
+    if rec.height == 0:
+        raise CartlabError(f"{store}: no post-infusion {p} records with {p}TESTCD = {testcd}")
+    if dm is not None and "ARMCD" in dm.columns:
+        rec = rec.join(dm.select("USUBJID", "ARMCD"), on="USUBJID", how="left")
+        rec = rec.with_columns(pl.col("ARMCD").fill_null("UNKNOWN"))
+    else:
+        rec = rec.with_columns(pl.lit("ALL").alias("ARMCD"))
+    return rec.sort("USUBJID", "NFRLT", maintain_order=True), unit
+
+
+def _median_range(values: pl.Series) -> str:
+    v = values.drop_nulls()
+    if v.len() == 0:
+        return "NE"
+
+    def f(x: float) -> str:
+        return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+
+    return f"{f(v.median())} \\[{f(v.min())}, {f(v.max())}] (n={v.len()})"
+
+
+@pk_app.command("nca")
+def pk_nca_cmd(
+    store: Annotated[Path, typer.Argument(help="trial directory (or its trial.duckdb)")],
+    analyte: Annotated[str, typer.Option(help="TRANSGENE (PC, copies/ug gDNA) or CARCELLS (CP, CAR+ cells/uL)")]
+    = "TRANSGENE",
+    out_csv: Annotated[Path | None, typer.Option("--out", help="write the per-subject PP table to this CSV")] = None,
+) -> None:
+    """Non-compartmental analysis (PKNCA conventions) of post-infusion CAR-T kinetics, by dose arm."""
+    from ..pk import nca_table
+
+    key = analyte.upper()
+    if key not in _PK_ANALYTES:
+        _fail(f"--analyte must be one of {', '.join(_PK_ANALYTES)}; got {analyte!r}")
+    try:
+        rec, unit = _pk_profiles(store, key)
+        pp = nca_table(rec, subject_col="USUBJID", time_col="NFRLT", conc_col="CONC", lloq_col="LLOQ",
+                       by=["ARMCD"], auc_end=28.0, time_unit="day", conc_unit=unit)
+        if out_csv is not None:
+            pp.write_csv(out_csv)
+    except CartlabError as exc:
+        _fail(str(exc))
+        return
+    except OSError as exc:
+        _fail(f"{out_csv}: cannot write ({exc.strerror})")
+        return
+    t = Table(title=f"NCA of {key} ({unit}), days from infusion",
+              caption="median \\[range] (n evaluable); AUC0-28 by lin-up/log-down, BLQ: first 0, later dropped")
+    t.add_column("arm")
+    t.add_column("N", justify="right")
+    for col in (f"Cmax ({unit})", "Tmax (day)", f"AUC0-28 (day*{unit})"):
+        t.add_column(col, justify="right")
+    for arm in sorted(pp["ARMCD"].unique().to_list()):
+        a = pp.filter(pl.col("ARMCD") == arm)
+        def get(code: str, a: pl.DataFrame = a) -> pl.Series:
+            return a.filter(pl.col("PPTESTCD") == code)["PPSTRESN"]
+        t.add_row(arm, str(a["USUBJID"].n_unique()), _median_range(get("CMAX")),
+                  _median_range(get("TMAX")), _median_range(get("AUCINT")))
+    out.print(t)
+    if out_csv is not None:
+        out.print(f"{pp.height} PP rows for {pp['USUBJID'].n_unique()} subjects: {out_csv}", highlight=False)
+
+
 @app.command("version")
 def version_cmd() -> None:
     """Print the cartlab version."""
