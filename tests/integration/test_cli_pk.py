@@ -62,3 +62,23 @@ def test_pk_nca_store_without_the_domain(tmp_path: Path) -> None:
     res = runner.invoke(app, ["pk", "nca", str(tmp_path / "t"), "--analyte", "CARCELLS"], terminal_width=200)
     assert res.exit_code == 1
     assert "has no CP domain" in res.output and "Traceback" not in res.output
+
+
+def test_export_nonmem_writes_the_dataset(tmp_path) -> None:
+    from typer.testing import CliRunner as _Runner
+
+    from cartlab.cli import app as _app
+
+    r = _Runner()
+    trial = tmp_path / "t"
+    assert r.invoke(_app, ["run", "breakfree1-sle", "--out", str(trial), "--n", "3"]).exit_code == 0
+    out = tmp_path / "nm.csv"
+    res = r.invoke(_app, ["export", "nonmem", str(trial), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    import polars as _pl
+
+    data = _pl.read_csv(out, null_values=".")
+    assert data.columns[:9] == ["ID", "USUBJID", "TIME", "DV", "AMT", "EVID", "MDV", "CMT", "BLQ"]
+    assert (data["EVID"] == 1).sum() == data["ID"].n_unique() == 6
+    bad = r.invoke(_app, ["export", "nonmem", str(tmp_path / "nope"), "--out", str(out)])
+    assert bad.exit_code == 1 and "Traceback" not in bad.output

@@ -312,6 +312,43 @@ def pk_nca_cmd(
         out.print(f"{pp.height} PP rows for {pp['USUBJID'].n_unique()} subjects: {out_csv}", highlight=False)
 
 
+export_app = typer.Typer(no_args_is_help=True, help="Export a trial store for other tools.")
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("nonmem")
+def export_nonmem_cmd(
+    store: Annotated[Path, typer.Argument(help="trial directory (or its trial.duckdb)")],
+    out_csv: Annotated[Path, typer.Option("--out", help="CSV to write")],
+    analyte: Annotated[str, typer.Option(help="PCTESTCD of the observations")] = "TRANSGEN",
+) -> None:
+    """NONMEM-style dataset (ID TIME DV AMT EVID MDV CMT BLQ LLOQ + covariates) of the CAR-T kinetics."""
+    from ..io import open_trial
+    from ..pk import nonmem_dataset
+
+    try:
+        with open_trial(store) as st:
+            have = st.tables()
+            missing = [d for d in ("dm", "ex", "pc") if d not in have]
+            if missing:
+                raise CartlabError(f"{store}: the store has no {', '.join(m.upper() for m in missing)} domain")
+            data, findings = nonmem_dataset(st.read("dm"), st.read("ex"), st.read("pc"),
+                                            st.read("vs") if "vs" in have else None, analyte=analyte)
+        if data.height == 0:
+            raise CartlabError(f"{store}: no {analyte} observations after a CAR-T infusion")
+        data.write_csv(out_csv, null_value=".")
+    except CartlabError as exc:
+        _fail(str(exc))
+        return
+    except OSError as exc:
+        _fail(f"{out_csv}: cannot write ({exc.strerror})")
+        return
+    n_id = data["ID"].n_unique()
+    out.print(f"{data.height} records, {n_id} subjects, {int(data['BLQ'].sum())} BLQ: {out_csv}", highlight=False)
+    for u, dy, code, reason in findings.iter_rows():
+        err.print(f"[yellow]left out:[/] {u} {code}{'' if dy is None else f' day {dy}'}: {reason}", highlight=False)
+
+
 @app.command("version")
 def version_cmd() -> None:
     """Print the cartlab version."""

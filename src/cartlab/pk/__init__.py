@@ -1,4 +1,5 @@
-"""Pharmacokinetics and cellular kinetics: non-compartmental analysis (NCA) with PKNCA's conventions.
+"""Pharmacokinetics and cellular kinetics: non-compartmental analysis (NCA) with PKNCA's conventions,
+and a NONMEM-style dataset of the CAR-T kinetics.
 
 Pure workflow layer: arrays and polars tables in, results out; the CLI reads the trial store.
 """
@@ -14,6 +15,7 @@ from ._nca import (
     PPParameter as PPParameter,
     nca as nca,
 )
+from ._nonmem import nonmem_dataset as nonmem_dataset
 from ._table import nca_table as nca_table, pp_units as pp_units
 
 __all__ = [
@@ -27,5 +29,6 @@ __all__ = [
     "PPParameter",
     "nca",
     "nca_table",
+    "nonmem_dataset",
     "pp_units",
 ]

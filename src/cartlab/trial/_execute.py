@@ -250,6 +250,9 @@ def _sdtm(protocol: Protocol, subjects, screen_fail, sim: SimulationResult, inpu
         ds.add(STUDYID=study, DOMAIN="DS", USUBJID=uid, DSSEQ=1, DSTERM="INFORMED CONSENT OBTAINED",
                DSDECOD="INFORMED CONSENT OBTAINED", DSCAT="PROTOCOL MILESTONE",
                DSSTDTC=_date(d0, sch.screening_day), DSSTDY=_dy(sch.screening_day))
+        for code, name, v, u in (("WEIGHT", "Weight", c["weight_kg"], "kg"), ("HEIGHT", "Height", c["height_cm"], "cm")):
+            vs.add(STUDYID=study, DOMAIN="VS", USUBJID=uid, VSTESTCD=code, VSTEST=name, VSSTRESN=float(v),
+                   VSSTRESU=u, VSDTC=_date(d0, sch.screening_day), VSDY=_dy(sch.screening_day), VISIT="SCREENING")
         end_day = sch.follow_up_days
         ds.add(STUDYID=study, DOMAIN="DS", USUBJID=uid, DSSEQ=2,
                DSTERM="COMPLETED" if ok else f"SIMULATION FAILED: {sim.status_messages()[i]}",
