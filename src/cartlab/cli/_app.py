@@ -349,6 +349,29 @@ def export_nonmem_cmd(
         err.print(f"[yellow]left out:[/] {u} {code}{'' if dy is None else f' day {dy}'}: {reason}", highlight=False)
 
 
+@export_app.command("sbml")
+def export_sbml_cmd(
+    indication: Annotated[str, typer.Argument(help="SLE, SSC or IIM")],
+    out_file: Annotated[Path, typer.Option("--out", help="SBML file to write")],
+) -> None:
+    """The virtual-patient model as SBML Level 3 Version 2 (typical parameter values; no dosing events)."""
+    from ..io.sbml import model_to_sbml
+
+    if indication.upper() not in INDICATIONS:
+        _fail(f"indication must be one of {', '.join(INDICATIONS)}; got {indication!r}")
+    try:
+        from ..model import build_model
+
+        out_file.write_text(model_to_sbml(build_model(indication.upper())))
+    except CartlabError as exc:
+        _fail(str(exc))
+        return
+    except OSError as exc:
+        _fail(f"{out_file}: cannot write ({exc.strerror})")
+        return
+    out.print(f"SBML L3V2 of the {indication.upper()} model: {out_file}", highlight=False)
+
+
 @app.command("version")
 def version_cmd() -> None:
     """Print the cartlab version."""

@@ -1,9 +1,10 @@
-"""Storage and file formats: the trial store (DuckDB, one file per trial).
+"""Storage and file formats: the trial store (DuckDB, one file per trial) and the SBML export.
 
 The trial store keeps SDTM and ADaM tables (lower-case domain codes, CDISC column names, exact
 polars dtypes) and a provenance record in ``DIR/trial.duckdb``, written atomically.
 """
 
+from .sbml import model_to_sbml as model_to_sbml
 from .store import (
     PROVENANCE_TABLE as PROVENANCE_TABLE,
     STORE_FILENAME as STORE_FILENAME,
@@ -19,6 +20,7 @@ __all__ = [
     "STORE_FILENAME",
     "TrialStore",
     "check_writable",
+    "model_to_sbml",
     "open_trial",
     "store_path",
     "write_trial",
