@@ -372,6 +372,127 @@ def export_sbml_cmd(
     out.print(f"SBML L3V2 of the {indication.upper()} model: {out_file}", highlight=False)
 
 
+design_app = typer.Typer(no_args_is_help=True, help="Dose-escalation designs: BOIN and 3+3 boundaries, decisions, "
+                                                    "operating characteristics.")
+app.add_typer(design_app, name="design")
+
+_DESIGN_HELP = "boin or 3+3"
+
+
+def _design_key(design: str) -> str:
+    key = design.strip().lower()
+    if key not in ("boin", "3+3"):
+        _fail(f"--design must be boin or 3+3; got {design!r}")
+    return key
+
+
+@design_app.command("boundaries")
+def design_boundaries_cmd(
+    target: Annotated[float, typer.Option(help="target DLT probability, e.g. 0.3")],
+    design: Annotated[str, typer.Option(help="boin (the only design with boundaries)")] = "boin",
+    ncohort: Annotated[int, typer.Option(min=1, help="maximum number of cohorts")] = 10,
+    cohortsize: Annotated[int, typer.Option(min=1, help="patients per cohort")] = 3,
+    every_n: Annotated[bool, typer.Option("--every-n", help="show every n, not only whole cohorts")] = False,
+    cutoff_eli: Annotated[float, typer.Option(help="elimination cutoff on P(p > target | data)")] = 0.95,
+) -> None:
+    """BOIN escalation/de-escalation boundaries and the decision table by number treated at a dose."""
+    from ..design._boin import boin_boundaries
+
+    if _design_key(design) != "boin":
+        _fail("--design 3+3 has no boundaries to compute: escalate at 0/3, expand at 1/3, "
+              "stop or de-escalate at >= 2 DLTs; use --design boin")
+    try:
+        b = boin_boundaries(target, cutoff_eli=cutoff_eli)
+        tab = b.decision_table(ncohort * cohortsize)
+    except CartlabError as exc:
+        _fail(str(exc))
+        return
+    if not every_n:
+        tab = tab.filter(pl.col("n") % cohortsize == 0)
+    out.print(f"BOIN target {b.target:g} (phi1 {b.phi1:g}, phi2 {b.phi2:g}): "
+              f"lambda_e = {b.lambda_e:.4f}, lambda_d = {b.lambda_d:.4f}", highlight=False)
+    t = Table(title="BOIN decision table", caption=f"Liu & Yuan 2015; eliminate dose and higher if "
+              f"P(p > {b.target:g} | y, n) > {b.cutoff_eli:g}, beta(1,1) prior, n >= 3")
+    for col in ("patients treated n", "escalate if DLTs <=", "de-escalate if DLTs >=", "eliminate if DLTs >="):
+        t.add_column(col, justify="right")
+    for n, e, d, x in tab.iter_rows():
+        t.add_row(str(n), str(e), "NA" if d is None else str(d), "NA" if x is None else str(x))
+    out.print(t)
+
+
+@design_app.command("next")
+def design_next_cmd(
+    doses: Annotated[int, typer.Option(min=1, help="number of dose levels")],
+    outcomes: Annotated[str, typer.Option(help='outcomes so far, e.g. "1NNN 2NTN" (dose, then N/T per patient)')],
+    design: Annotated[str, typer.Option(help=_DESIGN_HELP)] = "boin",
+    target: Annotated[float | None, typer.Option(help="target DLT probability (BOIN)")] = None,
+) -> None:
+    """The next decision and dose of a BOIN or 3+3 trial, from the outcomes so far."""
+    from ..design._boin import boin_next_decision
+    from ..design._threeplus3 import threeplus3_next_decision
+
+    key = _design_key(design)
+    try:
+        if key == "boin":
+            if target is None:
+                _fail("--design boin needs --target (the target DLT probability, e.g. 0.3)")
+            dec = boin_next_decision(outcomes, doses, target)  # type: ignore[arg-type]
+        else:
+            dec = threeplus3_next_decision(outcomes, doses)
+    except CartlabError as exc:
+        _fail(str(exc))
+        return
+    if dec.action == "stop":
+        line = "decision: stop the trial" + (f"; MTD = dose level {dec.mtd}" if dec.mtd is not None else "")
+    else:
+        line = f"decision: {dec.action}; next cohort at dose level {dec.next_dose}"
+    out.print(line, highlight=False)
+    out.print(f"reason: {dec.reason}", highlight=False)
+    if dec.eliminated_from is not None:
+        word = "eliminated" if key == "boin" else "too toxic"
+        out.print(f"{word}: dose level {dec.eliminated_from} and above", highlight=False)
+
+
+@design_app.command("simulate")
+def design_simulate_cmd(
+    truth: Annotated[str, typer.Option(help="true DLT probability per dose level, comma-separated")],
+    design: Annotated[str, typer.Option(help=_DESIGN_HELP)] = "boin",
+    target: Annotated[float | None, typer.Option(help="target DLT probability (BOIN)")] = None,
+    ntrials: Annotated[int, typer.Option(min=1, help="number of simulated trials")] = 10_000,
+    cohortsize: Annotated[int, typer.Option(min=1, help="patients per cohort")] = 3,
+    ncohort: Annotated[int, typer.Option(min=1, help="maximum number of cohorts (BOIN)")] = 10,
+    seed: Annotated[int, typer.Option(min=0, help="random seed")] = DEFAULT_SEED,
+) -> None:
+    """Operating characteristics (P(select), patients and DLTs per dose) by simulating many trials."""
+    from ..design._oc import simulate_oc
+
+    key = _design_key(design)
+    try:
+        p = [float(v) for v in truth.split(",")]
+    except ValueError:
+        _fail(f"--truth must be comma-separated probabilities like 0.05,0.12,0.3; got {truth!r}")
+        return
+    if key == "boin" and target is None:
+        _fail("--design boin needs --target (the target DLT probability, e.g. 0.3)")
+    try:
+        oc = simulate_oc(p, design=key, target=target, ncohort=ncohort, cohortsize=cohortsize,
+                         ntrials=ntrials, seed=seed)
+    except CartlabError as exc:
+        _fail(str(exc))
+        return
+    setup = (f"target {oc.target:g}, {ncohort} cohorts of {cohortsize}" if key == "boin" else "cohorts of 3")
+    t = Table(title=f"{oc.design} operating characteristics ({setup})",
+              caption=f"{ntrials} trials, seed {seed}; P(no selection) {oc.p_no_selection:.3f}, "
+                      f"P(early stop) {oc.p_early_stop:.3f}, mean patients {oc.mean_patients.sum():.1f}, "
+                      f"mean DLTs {oc.mean_dlts.sum():.1f}")
+    for col in ("dose", "true P(DLT)", "P(select)", "mean patients", "mean DLTs"):
+        t.add_column(col, justify="right")
+    for r in oc.table().iter_rows(named=True):
+        t.add_row(str(r["dose"]), f"{r['true_p_dlt']:.3f}", f"{r['p_select']:.3f}",
+                  f"{r['mean_patients']:.2f}", f"{r['mean_dlts']:.2f}")
+    out.print(t)
+
+
 @app.command("version")
 def version_cmd() -> None:
     """Print the cartlab version."""
