@@ -396,7 +396,7 @@ def design_boundaries_cmd(
     cutoff_eli: Annotated[float, typer.Option(help="elimination cutoff on P(p > target | data)")] = 0.95,
 ) -> None:
     """BOIN escalation/de-escalation boundaries and the decision table by number treated at a dose."""
-    from ..design._boin import boin_boundaries
+    from ..design import boin_boundaries
 
     if _design_key(design) != "boin":
         _fail("--design 3+3 has no boundaries to compute: escalate at 0/3, expand at 1/3, "
@@ -428,8 +428,7 @@ def design_next_cmd(
     target: Annotated[float | None, typer.Option(help="target DLT probability (BOIN)")] = None,
 ) -> None:
     """The next decision and dose of a BOIN or 3+3 trial, from the outcomes so far."""
-    from ..design._boin import boin_next_decision
-    from ..design._threeplus3 import threeplus3_next_decision
+    from ..design import boin_next_decision, threeplus3_next_decision
 
     key = _design_key(design)
     try:
@@ -464,7 +463,7 @@ def design_simulate_cmd(
     seed: Annotated[int, typer.Option(min=0, help="random seed")] = DEFAULT_SEED,
 ) -> None:
     """Operating characteristics (P(select), patients and DLTs per dose) by simulating many trials."""
-    from ..design._oc import simulate_oc
+    from ..design import simulate_oc
 
     key = _design_key(design)
     try:
