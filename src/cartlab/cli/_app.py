@@ -452,6 +452,38 @@ def design_next_cmd(
         out.print(f"{word}: dose level {dec.eliminated_from} and above", highlight=False)
 
 
+class _dask_map:
+    """Context manager giving ``map_fn(func, items)`` on a Dask cluster (local, or an existing scheduler),
+    or ``None`` (run here) when neither is asked for."""
+
+    def __init__(self, local: bool, scheduler: str | None):
+        self.local, self.scheduler, self.client, self.cluster = local, scheduler, None, None
+
+    def __enter__(self):
+        if not self.local and self.scheduler is None:
+            return None
+        from distributed import Client, LocalCluster
+
+        try:
+            if self.scheduler is not None:
+                self.client = Client(self.scheduler, timeout="10s")
+            else:
+                self.cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                            dashboard_address=None)
+                self.client = Client(self.cluster)
+        except (OSError, TimeoutError) as exc:
+            raise CartlabError(f"cannot reach the Dask scheduler {self.scheduler}: {exc}") from None
+        client = self.client
+        return lambda func, items: client.gather(client.map(func, list(items), pure=False))
+
+    def __exit__(self, *exc):
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+        return False
+
+
 @design_app.command("simulate")
 def design_simulate_cmd(
     truth: Annotated[str, typer.Option(help="true DLT probability per dose level, comma-separated")],
@@ -461,8 +493,17 @@ def design_simulate_cmd(
     cohortsize: Annotated[int, typer.Option(min=1, help="patients per cohort")] = 3,
     ncohort: Annotated[int, typer.Option(min=1, help="maximum number of cohorts (BOIN)")] = 10,
     seed: Annotated[int, typer.Option(min=0, help="random seed")] = DEFAULT_SEED,
+    dask: Annotated[bool, typer.Option("--dask", help="run the batches on a local Dask cluster")] = False,
+    scheduler: Annotated[str | None, typer.Option(help="run on an existing Dask scheduler (tcp://host:port)")]
+    = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="trials per batch (the unit of work on a cluster)")]
+    = 100_000,
 ) -> None:
-    """Operating characteristics (P(select), patients and DLTs per dose) by simulating many trials."""
+    """Operating characteristics (P(select), patients and DLTs per dose) by simulating many trials.
+
+    With --dask or --scheduler the batches run on Dask distributed; the results are identical to a
+    local run with the same seed (each trial has its own seed, the totals are integers).
+    """
     from ..design import simulate_oc
 
     key = _design_key(design)
@@ -474,8 +515,9 @@ def design_simulate_cmd(
     if key == "boin" and target is None:
         _fail("--design boin needs --target (the target DLT probability, e.g. 0.3)")
     try:
-        oc = simulate_oc(p, design=key, target=target, ncohort=ncohort, cohortsize=cohortsize,
-                         ntrials=ntrials, seed=seed)
+        with _dask_map(dask, scheduler) as map_fn:
+            oc = simulate_oc(p, design=key, target=target, ncohort=ncohort, cohortsize=cohortsize,
+                             ntrials=ntrials, seed=seed, batch_size=batch_size, map_fn=map_fn)
     except CartlabError as exc:
         _fail(str(exc))
         return

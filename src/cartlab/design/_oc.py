@@ -81,7 +81,7 @@ class OperatingCharacteristics:
 def simulate_oc(truth: list[float] | tuple[float, ...] | np.ndarray, *, design: str = "boin",
                 target: float | None = None, ncohort: int = 10, cohortsize: int = 3, ntrials: int = 10_000,
                 seed: int = 1, batch_size: int = 100_000, phi1: float | None = None, phi2: float | None = None,
-                cutoff_eli: float = 0.95) -> OperatingCharacteristics:
+                cutoff_eli: float = 0.95, map_fn=None) -> OperatingCharacteristics:
     """Simulate ``ntrials`` trials of a design with true DLT probabilities ``truth`` per dose level.
 
     Parameters
@@ -102,6 +102,10 @@ def simulate_oc(truth: list[float] | tuple[float, ...] | np.ndarray, *, design: 
         Trials simulated together (memory only; results do not depend on it).
     phi1, phi2, cutoff_eli
         BOIN design parameters (see :func:`boin_boundaries`).
+    map_fn
+        ``map_fn(func, items) -> results in order`` to run the batches elsewhere (e.g. on a Dask
+        cluster, see ``cartlab design simulate --dask``); default: in this process. The results are
+        identical whichever runs them.
 
     Examples
     --------
@@ -137,17 +141,14 @@ def simulate_oc(truth: list[float] | tuple[float, ...] | np.ndarray, *, design: 
     y_sum = np.zeros(d)
     selected = np.empty(ntrials, dtype=np.int64)
     early = 0
-    for start in range(0, ntrials, batch_size):
-        stop = min(start + batch_size, ntrials)
-        u = _trial_uniforms(seed, start, stop, n_cohorts * size).reshape(stop - start, n_cohorts, size)
-        if b is not None:
-            n, y, sel, est = _simulate_boin(p, u, b.target, tables)
-        else:
-            n, y, sel, est = _simulate_tpt(p, u)
-        n_sum += n.sum(axis=0)
-        y_sum += y.sum(axis=0)
-        selected[start:stop] = sel + 1
-        early += int(est.sum())
+    ranges = [(start, min(start + batch_size, ntrials)) for start in range(0, ntrials, batch_size)]
+    args = [(p, None if b is None else b.target, tables, seed, lo, hi, n_cohorts, size) for lo, hi in ranges]
+    results = list(map(_batch, args)) if map_fn is None else list(map_fn(_batch, args))
+    for (lo, hi), (n, y, sel, est) in zip(ranges, results):
+        n_sum += n
+        y_sum += y
+        selected[lo:hi] = sel + 1
+        early += est
     counts = np.bincount(selected, minlength=d + 1)
     return OperatingCharacteristics(
         design="BOIN" if key == "boin" else "3+3", target=None if b is None else b.target,
@@ -155,6 +156,21 @@ def simulate_oc(truth: list[float] | tuple[float, ...] | np.ndarray, *, design: 
         ncohort=int(ncohort if b is not None else 0), p_select=counts[1:] / ntrials,
         p_no_selection=float(counts[0] / ntrials), p_early_stop=early / ntrials,
         mean_patients=n_sum / ntrials, mean_dlts=y_sum / ntrials, selected=selected)
+
+
+def _batch(args) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Trials ``lo`` … ``hi − 1``: per-dose patient and DLT totals, selections, early stops.
+
+    A plain function of its arguments (no shared state), so any executor — threads, processes or a
+    Dask cluster — can run the batches; the totals are integers, so the result is identical.
+    """
+    p, target, tables, seed, lo, hi, n_cohorts, size = args
+    u = _trial_uniforms(seed, lo, hi, n_cohorts * size).reshape(hi - lo, n_cohorts, size)
+    if target is not None:
+        n, y, sel, est = _simulate_boin(p, u, target, tables)
+    else:
+        n, y, sel, est = _simulate_tpt(p, u)
+    return n.sum(axis=0), y.sum(axis=0), sel, int(est.sum())
 
 
 def _trial_uniforms(seed: int, start: int, stop: int, per_trial: int) -> np.ndarray:
