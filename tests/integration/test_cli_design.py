@@ -101,3 +101,20 @@ def test_simulate_cli_with_dask_matches_the_local_table() -> None:
     b = runner.invoke(app, [*args, "--dask"])
     assert a.exit_code == 0 and b.exit_code == 0, b.output
     assert a.output == b.output
+
+
+def test_model_informed_scenario_rises_with_dose_and_feeds_boin() -> None:
+    """Virtual cohorts of the Breakfree-1 SLE population at three dose levels: the estimated P(DLT)
+    (CRS or ICANS grade >= 3) rises with dose, and BOIN's operating characteristics run on it."""
+    res = runner.invoke(app, ["design", "scenario", "breakfree1-sle", "--doses", "5e6,25e6,100e6", "--n", "60",
+                              "--target", "0.3", "--ntrials", "300", "--seed", "5"], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    rows = [line.split("│") for line in res.output.splitlines() if line.count("│") == 4]
+    p = [float(r[3]) for r in rows]
+    assert len(p) == 3 and p[0] < p[2] and p[0] <= p[1] <= p[2]
+    assert "BOIN operating characteristics: 300 trials" in res.output
+
+
+def test_model_informed_scenario_refuses_bad_doses() -> None:
+    res = runner.invoke(app, ["design", "scenario", "breakfree1-sle", "--doses", "25e6,5e6"])
+    assert res.exit_code == 1 and "increasing" in res.output

@@ -534,6 +534,69 @@ def design_simulate_cmd(
     out.print(t)
 
 
+def _dose_cohorts(proto, doses: list[float], n: int):
+    """The protocol with one arm per CAR-T dose level (fixed cells), each treating ``n`` patients."""
+    from ..protocol.spec import Arm, Dose
+
+    arms = tuple(Arm(code=f"D{k + 1}", name=f"{proto.product.name} {d:g} cells", n=n, dose=Dose(cells=d))
+                 for k, d in enumerate(doses))
+    return proto.model_copy(update={"arms": arms, "overrides": (*proto.overrides, f"arms=doses {doses}")})
+
+
+#: dose-limiting toxicity from the AE table: ASTCT CRS or ICANS grade >= 3 (the seeds' safety endpoints)
+_DLT_TERMS = ("Cytokine release syndrome", "Immune effector cell-associated neurotoxicity syndrome")
+
+
+@design_app.command("scenario")
+def design_scenario_cmd(
+    protocol: Annotated[str, typer.Argument(help="protocol TOML file, or the name of a shipped protocol")],
+    doses: Annotated[str, typer.Option(help="CAR-T dose levels in cells, comma-separated, lowest first")],
+    n: Annotated[int, typer.Option("--n", min=10, help="virtual patients per dose level")] = 200,
+    seed: Annotated[int, typer.Option(min=0, help="random seed")] = DEFAULT_SEED,
+    target: Annotated[float | None, typer.Option(help="BOIN target: also simulate the design on this scenario")]
+    = None,
+    ntrials: Annotated[int, typer.Option(min=1, help="trials to simulate with --target")] = 1000,
+) -> None:
+    """A model-informed scenario: true DLT probability per dose level (CRS or ICANS grade >= 3) from
+    virtual cohorts of PROTOCOL's population, optionally with BOIN's operating characteristics on it."""
+    from ..design import simulate_oc
+
+    try:
+        levels = [float(v) for v in doses.split(",")]
+    except ValueError:
+        _fail(f"--doses must be comma-separated cell numbers like 5e6,10e6,25e6; got {doses!r}")
+        return
+    if not levels or any(d <= 0 for d in levels) or levels != sorted(levels):
+        _fail(f"--doses must be positive and increasing; got {doses!r}")
+    try:
+        proto = _dose_cohorts(load_protocol(resolve_protocol(protocol)), levels, n)
+        tables = run_trial(proto, seed=seed).tables
+    except CartlabError as exc:
+        _fail(str(exc))
+        return
+    treated = tables["dm"].filter(pl.col("RFXSTDTC").is_not_null()).select("USUBJID", "ARMCD")
+    dlt = (tables["ae"].filter(pl.col("AEDECOD").is_in(list(_DLT_TERMS)) & (pl.col("AETOXGR").cast(pl.Int64) >= 3))
+           .select("USUBJID").unique().with_columns(pl.lit(1).alias("DLT")))
+    per_arm = (treated.join(dlt, on="USUBJID", how="left").group_by("ARMCD")
+               .agg(pl.len().alias("N"), pl.col("DLT").fill_null(0).sum().alias("K")))
+    counts = {a: (nn, kk) for a, nn, kk in per_arm.iter_rows()}
+    p_dlt = [counts[f"D{k + 1}"][1] / counts[f"D{k + 1}"][0] for k in range(len(levels))]
+    t = Table(title=f"Model-informed scenario: {proto.trial.study_id} population, {n} virtual patients per dose",
+              caption=f"DLT = ASTCT CRS or ICANS grade >= 3; seed {seed}")
+    for col in ("dose", "cells", "P(DLT)"):
+        t.add_column(col, justify="right")
+    for k, (d, pd) in enumerate(zip(levels, p_dlt)):
+        t.add_row(str(k + 1), f"{d:.3g}", f"{pd:.3f}")
+    out.print(t)
+    if target is not None:
+        try:
+            oc = simulate_oc(p_dlt, design="boin", target=target, ntrials=ntrials, seed=seed)
+        except CartlabError as exc:
+            _fail(str(exc))
+            return
+        out.print(oc.summary(), highlight=False)
+
+
 @app.command("version")
 def version_cmd() -> None:
     """Print the cartlab version."""
