@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import polars as pl
 import typer
@@ -30,9 +32,22 @@ err = Console(stderr=True)
 DEFAULT_SEED = 20250317  # Breakfree-1 SLE data cut date, for a memorable default
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+@contextmanager
+def _user_errors(out_path: Path | None = None) -> Iterator[None]:
+    """One error line and exit 1 for a user's mistake: a cartlab error, or ``out_path`` not writable."""
+    try:
+        yield
+    except CartlabError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        if out_path is None:
+            raise
+        _fail(f"{out_path}: cannot write ({exc.strerror})")
 
 
 @app.command("protocols")
@@ -182,7 +197,7 @@ def score_cmd(
     """Score INSTRUMENT on every row of a CSV; columns that are not inputs (IDs, dates) are passed through."""
     from ..instruments import get
 
-    try:
+    with _user_errors():
         ins = get(instrument)
         opts: dict[str, object] = {}
         for item in option or []:
@@ -216,8 +231,6 @@ def score_cmd(
         else:
             table.write_csv(out_csv)
             out.print(f"{table.height} rows scored with {ins.name} {ins.version}: {out_csv}", highlight=False)
-    except CartlabError as exc:
-        _fail(str(exc))
 
 
 pk_app = typer.Typer(no_args_is_help=True, help="Pharmacokinetics / cellular kinetics of a trial store.")
@@ -283,18 +296,12 @@ def pk_nca_cmd(
     key = analyte.upper()
     if key not in _PK_ANALYTES:
         _fail(f"--analyte must be one of {', '.join(_PK_ANALYTES)}; got {analyte!r}")
-    try:
+    with _user_errors(out_csv):
         rec, unit = _pk_profiles(store, key)
         pp = nca_table(rec, subject_col="USUBJID", time_col="NFRLT", conc_col="CONC", lloq_col="LLOQ",
                        by=["ARMCD"], auc_end=28.0, time_unit="day", conc_unit=unit)
         if out_csv is not None:
             pp.write_csv(out_csv)
-    except CartlabError as exc:
-        _fail(str(exc))
-        return
-    except OSError as exc:
-        _fail(f"{out_csv}: cannot write ({exc.strerror})")
-        return
     t = Table(title=f"NCA of {key} ({unit}), days from infusion",
               caption="median \\[range] (n evaluable); AUC0-28 by lin-up/log-down, BLQ: first 0, later dropped")
     t.add_column("arm")
@@ -326,7 +333,7 @@ def export_nonmem_cmd(
     from ..io import open_trial
     from ..pk import nonmem_dataset
 
-    try:
+    with _user_errors(out_csv):
         with open_trial(store) as st:
             have = st.tables()
             missing = [d for d in ("dm", "ex", "pc") if d not in have]
@@ -337,12 +344,6 @@ def export_nonmem_cmd(
         if data.height == 0:
             raise CartlabError(f"{store}: no {analyte} observations after a CAR-T infusion")
         data.write_csv(out_csv, null_value=".")
-    except CartlabError as exc:
-        _fail(str(exc))
-        return
-    except OSError as exc:
-        _fail(f"{out_csv}: cannot write ({exc.strerror})")
-        return
     n_id = data["ID"].n_unique()
     out.print(f"{data.height} records, {n_id} subjects, {int(data['BLQ'].sum())} BLQ: {out_csv}", highlight=False)
     for u, dy, code, reason in findings.iter_rows():
@@ -359,16 +360,10 @@ def export_sbml_cmd(
 
     if indication.upper() not in INDICATIONS:
         _fail(f"indication must be one of {', '.join(INDICATIONS)}; got {indication!r}")
-    try:
-        from ..model import build_model
+    from ..model import build_model
 
+    with _user_errors(out_file):
         out_file.write_text(model_to_sbml(build_model(indication.upper())))
-    except CartlabError as exc:
-        _fail(str(exc))
-        return
-    except OSError as exc:
-        _fail(f"{out_file}: cannot write ({exc.strerror})")
-        return
     out.print(f"SBML L3V2 of the {indication.upper()} model: {out_file}", highlight=False)
 
 
@@ -401,12 +396,9 @@ def design_boundaries_cmd(
     if _design_key(design) != "boin":
         _fail("--design 3+3 has no boundaries to compute: escalate at 0/3, expand at 1/3, "
               "stop or de-escalate at >= 2 DLTs; use --design boin")
-    try:
+    with _user_errors():
         b = boin_boundaries(target, cutoff_eli=cutoff_eli)
         tab = b.decision_table(ncohort * cohortsize)
-    except CartlabError as exc:
-        _fail(str(exc))
-        return
     if not every_n:
         tab = tab.filter(pl.col("n") % cohortsize == 0)
     out.print(f"BOIN target {b.target:g} (phi1 {b.phi1:g}, phi2 {b.phi2:g}): "
@@ -431,16 +423,13 @@ def design_next_cmd(
     from ..design import boin_next_decision, threeplus3_next_decision
 
     key = _design_key(design)
-    try:
+    with _user_errors():
         if key == "boin":
             if target is None:
                 _fail("--design boin needs --target (the target DLT probability, e.g. 0.3)")
             dec = boin_next_decision(outcomes, doses, target)  # type: ignore[arg-type]
         else:
             dec = threeplus3_next_decision(outcomes, doses)
-    except CartlabError as exc:
-        _fail(str(exc))
-        return
     if dec.action == "stop":
         line = "decision: stop the trial" + (f"; MTD = dose level {dec.mtd}" if dec.mtd is not None else "")
     else:
@@ -514,13 +503,10 @@ def design_simulate_cmd(
         return
     if key == "boin" and target is None:
         _fail("--design boin needs --target (the target DLT probability, e.g. 0.3)")
-    try:
+    with _user_errors():
         with _dask_map(dask, scheduler) as map_fn:
             oc = simulate_oc(p, design=key, target=target, ncohort=ncohort, cohortsize=cohortsize,
                              ntrials=ntrials, seed=seed, batch_size=batch_size, map_fn=map_fn)
-    except CartlabError as exc:
-        _fail(str(exc))
-        return
     setup = (f"target {oc.target:g}, {ncohort} cohorts of {cohortsize}" if key == "boin" else "cohorts of 3")
     t = Table(title=f"{oc.design} operating characteristics ({setup})",
               caption=f"{ntrials} trials, seed {seed}; P(no selection) {oc.p_no_selection:.3f}, "
@@ -568,12 +554,9 @@ def design_scenario_cmd(
         return
     if not levels or any(d <= 0 for d in levels) or levels != sorted(levels):
         _fail(f"--doses must be positive and increasing; got {doses!r}")
-    try:
+    with _user_errors():
         proto = _dose_cohorts(load_protocol(resolve_protocol(protocol)), levels, n)
         tables = run_trial(proto, seed=seed).tables
-    except CartlabError as exc:
-        _fail(str(exc))
-        return
     treated = tables["dm"].filter(pl.col("RFXSTDTC").is_not_null()).select("USUBJID", "ARMCD")
     dlt = (tables["ae"].filter(pl.col("AEDECOD").is_in(list(_DLT_TERMS)) & (pl.col("AETOXGR").cast(pl.Int64) >= 3))
            .select("USUBJID").unique().with_columns(pl.lit(1).alias("DLT")))
@@ -589,11 +572,8 @@ def design_scenario_cmd(
         t.add_row(str(k + 1), f"{d:.3g}", f"{pd:.3f}")
     out.print(t)
     if target is not None:
-        try:
+        with _user_errors():
             oc = simulate_oc(p_dlt, design="boin", target=target, ntrials=ntrials, seed=seed)
-        except CartlabError as exc:
-            _fail(str(exc))
-            return
         out.print(oc.summary(), highlight=False)
 
 

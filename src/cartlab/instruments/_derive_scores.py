@@ -227,6 +227,8 @@ def _pairs(series: dict[str, pl.DataFrame], sub_findings: list[pl.DataFrame], ba
     sub = pl.concat([_findings([])] + sub_findings)
     sub = sub.filter(pl.struct("USUBJID", "DY").map_elements(lambda r: (r["USUBJID"], r["DY"]) in used,
                                                               return_dtype=pl.Boolean)) if sub.height else sub
+    sub_bad = set(sub["USUBJID"].to_list())  # a used day with a finding of its own derivation
+    bad |= np.array([u in sub_bad for u in subjects], bool)
     return subjects, out, bad, problems, sub
 
 
@@ -267,8 +269,6 @@ def derive_tis(qs: pl.DataFrame, lb: pl.DataFrame, *, day: int, baseline_day: in
                 problems.append((subjects[i], baseline_day, _MEASURE_CODE[m],
                                  f"{_MEASURE_CODE[m]} baseline is 0: improvement undefined"))
                 bad[i] = True
-    sub_bad = set(sub["USUBJID"].to_list())
-    bad |= np.array([u in sub_bad for u in subjects], bool)
     args: dict[str, Any] = {}
     for m, (b, f) in pairs.items():
         args[f"{m}_baseline"] = np.where(bad, 1.0, b)
@@ -309,8 +309,6 @@ def derive_criss(qs: pl.DataFrame, re: pl.DataFrame, *, day: int, baseline_day: 
         "patient_global": _qs_code(qs, "PTGLOBAL"), "physician_global": _qs_code(qs, "MDGLOBAL"), "haq_di": haq_s,
     }
     subjects, pairs, bad, problems, sub = _pairs(series, [f_mrss, f_haq], baseline_day, day)
-    sub_bad = set(sub["USUBJID"].to_list())
-    bad |= np.array([u in sub_bad for u in subjects], bool)
     args: dict[str, Any] = {}
     for m, (b, f) in pairs.items():
         args[f"{m}_baseline"] = np.where(bad, 90.0, b)

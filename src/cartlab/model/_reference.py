@@ -101,19 +101,6 @@ def _ieee_twins(k: types.ModuleType) -> dict[str, types.FunctionType]:
     return out
 
 
-def _level(z: float, t2: float, t3: float, t4: float) -> int:
-    # the kernel's ``level``: 0 below 0, 1 below the grade-2 threshold, …
-    if z < 0.0:
-        return 0
-    if z < t2:
-        return 1
-    if z < t3:
-        return 2
-    if z < t4:
-        return 3
-    return 4
-
-
 def simulate_reference(
     spec: ModelSpec,
     regimen: Regimen,
@@ -278,8 +265,8 @@ def _patient(k, regimen, inputs, i, r, t0, stops, flags, slot, replay, method, r
             dday = int(tk)
             if 0 <= dday < n_check:
                 outputs_py(t, y, p, q, o)
-                lev = _level(o[k.I_ZCRS] + inputs.eps_crs[i, dday], *(p[j] for j in itcrs))
-                ilev = _level(o[k.I_ZICANS] + inputs.eps_icans[i, dday], *(p[j] for j in iticans))
+                lev = k.level.py_func(o[k.I_ZCRS] + inputs.eps_crs[i, dday], *(p[j] for j in itcrs))
+                ilev = k.level.py_func(o[k.I_ZICANS] + inputs.eps_icans[i, dday], *(p[j] for j in iticans))
                 crs[r, dday] = lev
                 icans[r, dday] = ilev
                 if replay is None:
