@@ -79,9 +79,8 @@ def population(spec, reg: Regimen, n: int, seed: int) -> PatientInputs:
     P[:, col("B_ul0")] = rng.uniform(60.0, 300.0, n)
     P[:, col("u_crs")] = rng.normal(0.0, 0.5, n)
     P[:, col("u_icans")] = rng.normal(0.0, 0.5, n)
-    v_cy = P[:, col("V_Cy_ref")] * (P[:, col("bsa_m2")] / 1.58) ** P[:, col("V_Cy_exp")]
     ld_day = np.tile([-5.0, -4.0, -3.0], (n, 1))
-    ld_cy = np.tile((300.0 * P[:, col("bsa_m2")] / v_cy)[:, None], (1, 3))
+    ld_cy = np.tile((300.0 * P[:, col("bsa_m2")])[:, None], (1, 3))  # mg
     ld_flu = np.full((n, 3), 30.0)
     dose = np.where(np.arange(n) % 2 == 0, 10e6, 25e6)
     toci = np.minimum(8.0 * P[:, col("weight_kg")], 800.0)

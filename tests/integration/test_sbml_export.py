@@ -32,9 +32,8 @@ def _patients(spec, reg, n: int = 3):
     P = tv * np.exp(rng.standard_normal((n, tv.size)) * omega)
     col = spec.parameter_index
     P[:, col("bsa_m2")] = [1.6, 1.8, 2.0][:n]
-    v = P[:, col("V_Cy_ref")] * (P[:, col("bsa_m2")] / 1.58) ** P[:, col("V_Cy_exp")]
     ld = np.tile([-5.0, -4.0, -3.0], (n, 1))
-    return P, PatientInputs(P, ld, np.tile((300.0 * P[:, col("bsa_m2")] / v)[:, None], (1, 3)), np.full((n, 3), 30.0),
+    return P, PatientInputs(P, ld, np.tile((300.0 * P[:, col("bsa_m2")])[:, None], (1, 3)), np.full((n, 3), 30.0),
                             np.array([10e6, 25e6, 10e6][:n]), np.zeros(n), np.full(n, 600.0),
                             np.zeros((n, reg.check_days)), np.zeros((n, reg.check_days)))
 

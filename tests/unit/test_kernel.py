@@ -89,7 +89,7 @@ def bf1_inputs(spec, P: np.ndarray, n_check: int, *, rng: np.random.Generator | 
     col = spec.parameter_index
     bsa = P[:, col("bsa_m2")]
     ld_day = np.tile([-5.0, -4.0, -3.0], (n, 1))
-    ld_cy = np.tile((300.0 * bsa / v_cy(spec, P))[:, None], (1, 3))
+    ld_cy = np.tile((300.0 * bsa)[:, None], (1, 3))  # mg; the kernel divides by V_Cy
     ld_flu = np.full((n, 3), 30.0)
     dose = np.array([DOSE_LEVELS[i % 2] for i in range(n)])
     toci = np.minimum(8.0 * P[:, col("weight_kg")], 800.0)
@@ -289,9 +289,10 @@ def test_lymphodepletion_exposures_follow_first_order_elimination(n_doses: int) 
     dose_days = np.array([-5.0, -4.0, -3.0][:n_doses])
     save = [-5, -4.9, -4.5, -4, -3.5, -3, -2.5, -2, -1, 0, 1, 2, 4, 7]
     reg = _short_regimen(save)
-    c0 = 300.0 * P[:, spec.parameter_index("bsa_m2")] / v_cy(spec, P)  # mg/L per dose
+    dose_mg = 300.0 * P[:, spec.parameter_index("bsa_m2")]  # 300 mg/m2 per dose, as given to the kernel
+    c0 = dose_mg / v_cy(spec, P)  # mg/L per dose
     x0 = 30.0  # mg/m2 per dose
-    inp = PatientInputs(P, np.tile(dose_days, (n, 1)), np.tile(c0[:, None], (1, n_doses)), np.full((n, n_doses), x0),
+    inp = PatientInputs(P, np.tile(dose_days, (n, 1)), np.tile(dose_mg[:, None], (1, n_doses)), np.full((n, n_doses), x0),
                         np.zeros(n), np.zeros(n), np.zeros(n), np.zeros((n, 0)), np.zeros((n, 0)))
     t = np.array(sorted(save), dtype=float)
     k_cy = P[:, spec.parameter_index("CL_Cy")] / v_cy(spec, P)  # k = CL / V, V = V_ref (BSA/1.58)^0.861

@@ -191,6 +191,8 @@ def generate_source(spec: ModelSpec) -> str:
         f"ND = {len(decays)}",
         f"DECAY_IDX = np.array({[i for i, _ in decays]!r}, dtype=np.int64)",
         f"DECAY_Q = np.array({[qidx[f'_r{m}'] for m in range(len(decays))]!r}, dtype=np.int64)",
+        "# slot of the cyclophosphamide volume in q: a dose (mg) raises C_Cy by dose / V_Cy",
+        f"Q_VCY = {qidx['V_Cy']}",
         _STEP_FUNCTIONS,
         "",
         "def derive_py(p, q):",

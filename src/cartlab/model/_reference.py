@@ -254,7 +254,7 @@ def _patient(k, regimen, inputs, i, r, t0, stops, flags, slot, replay, method, r
             O[r, slot[kk]] = outputs_py(t, y, p, q, o)
         for d in range(ld_t.shape[0]):
             if ld_t[d] == tk:
-                y[k.I_CCY] += inputs.ld_cy_mg_l[i, d]
+                y[k.I_CCY] += inputs.ld_cy_mg[i, d] / q[k.Q_VCY]
                 y[k.I_XFLU] += inputs.ld_flu_mg_m2[i, d]
         if fl & F_INFUSE:
             y[k.I_E] += inputs.dose_effector[i]

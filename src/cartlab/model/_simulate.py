@@ -72,15 +72,16 @@ class Regimen:
 class PatientInputs:
     """Per-patient arrays fed to the kernel (``n`` patients).
 
-    ``params`` is ``(n, n_parameters)`` in the model's parameter order; ``ld_day``, ``ld_cy_mg_l`` and
-    ``ld_flu_mg_m2`` are ``(n, k)`` lymphodepletion doses (day, cyclophosphamide concentration jump,
-    fludarabine K-PD amount; unused slots have day NaN); ``eps_crs``/``eps_icans`` are the daily
+    ``params`` is ``(n, n_parameters)`` in the model's parameter order; ``ld_day``, ``ld_cy_mg`` and
+    ``ld_flu_mg_m2`` are ``(n, k)`` lymphodepletion doses (day, cyclophosphamide amount in mg — the
+    model turns it into a concentration with the patient's own ``V_Cy`` — and fludarabine K-PD
+    amount; unused slots have day NaN); ``eps_crs``/``eps_icans`` are the daily
     latent noises ``(n, check_days)``.
     """
 
     params: np.ndarray
     ld_day: np.ndarray
-    ld_cy_mg_l: np.ndarray
+    ld_cy_mg: np.ndarray
     ld_flu_mg_m2: np.ndarray
     dose_effector: np.ndarray
     dose_memory: np.ndarray
@@ -209,7 +210,7 @@ def simulate(spec: ModelSpec, regimen: Regimen, inputs: PatientInputs,
         np.full((n, max(regimen.toci_max, 1)), np.nan), np.full((n, max(regimen.dex_max_courses, 1)), np.nan),
         np.full(n, np.nan), np.zeros(n, np.int8), np.zeros(n, np.int32),
     )
-    args = (f64(inputs.params), t0, stops, flags, slot, f64(inputs.ld_day), f64(inputs.ld_cy_mg_l),
+    args = (f64(inputs.params), t0, stops, flags, slot, f64(inputs.ld_day), f64(inputs.ld_cy_mg),
             f64(inputs.ld_flu_mg_m2), f64(inputs.dose_effector), f64(inputs.dose_memory), f64(inputs.toci_mg), ctrl,
             f64(inputs.eps_crs), f64(inputs.eps_icans), *out)
     _run_ranges(k.simulate_range, n, args)

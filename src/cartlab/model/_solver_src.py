@@ -409,7 +409,7 @@ def _patient(i, P, t0, stops, flags, save_slot, ld_t, ld_cy, ld_flu, dose_E, dos
                 O[i, s, j] = o[j]
         for d in range(ld_t.shape[1]):
             if ld_t[i, d] == tk:
-                y[I_CCY] += ld_cy[i, d]
+                y[I_CCY] += ld_cy[i, d] / q[Q_VCY]
                 y[I_XFLU] += ld_flu[i, d]
         if fl & F_INFUSE:
             y[I_E] += dose_E[i]

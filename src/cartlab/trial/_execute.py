@@ -160,12 +160,11 @@ def run_trial(protocol: Protocol, *, seed: int, replicate: int = 0,
                 delay = site.infusion_delay_days
         s["delay"] = delay
         col = 0
-        v_cy = spec.parameters[ip["V_Cy_ref"]].value * (c["bsa_m2"] / 1.58) ** spec.parameters[ip["V_Cy_exp"]].value
         for agent in ld:
             for d in agent.days:
                 ld_day[i, col] = d - delay
                 if agent.drug == "cyclophosphamide":
-                    ld_cy[i, col] = agent.dose_mg_m2 * c["bsa_m2"] / v_cy
+                    ld_cy[i, col] = agent.dose_mg_m2 * c["bsa_m2"]  # mg; the model divides by its V_Cy
                 elif agent.drug == "fludarabine":
                     ld_flu[i, col] = agent.dose_mg_m2
                 else:  # bendamustine: treated as fludarabine-like exposure scaled by dose (assumption)
