@@ -187,7 +187,7 @@ def _read_csv(path: Path, encoding: str, notes: list[dict[str, object]], domain:
         raise _Unreadable("the file is empty (no header line)", "write a header line with the variable names")
     try:
         # Every column is read as text; the SDTM type of each variable decides its conversion.
-        frame = pl.read_csv(io.BytesIO(text.encode("utf-8")), infer_schema=False, missing_utf8_is_empty_string=False)
+        frame = pl.read_csv(io.BytesIO(text.encode("utf-8")), infer_schema=False)
     except (pl.exceptions.PolarsError, ValueError) as exc:
         raise _Unreadable(f"not a readable CSV file ({_reason(exc)})",
                           "write comma-separated values with one header line and the same number of fields "
