@@ -309,7 +309,8 @@ def export_sdtm(store: str | os.PathLike[str], out_dir: str | os.PathLike[str], 
 
     One file per domain (``dm.xpt`` …), dataset name = domain code in upper case. In XPORT,
     Int64 columns become SAS numerics (8-byte IBM floats hold every 53-bit integer and every
-    IEEE double exactly) and missing text is blank, as SAS stores it; :func:`ingest_sdtm` reads
+    IEEE double in its range exactly; magnitudes below about 5.4e-79 underflow to 0) and missing
+    text is blank, as SAS stores it; :func:`ingest_sdtm` reads
     both back to the same values and types.
 
     Parameters
