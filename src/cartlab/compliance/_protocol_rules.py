@@ -404,7 +404,7 @@ def check_compliance(tables: dict[str, pl.DataFrame], protocol: Protocol, *,
     ...                    "VSDTC": ["2025-02-26"]})
     >>> d = check_compliance({"dm": dm, "vs": vs}, p)
     >>> d.filter(pl.col("SEVERITY") == "MAJOR").select("RULE", "DAY", "VALUE").rows()[:3]
-    [('ELIG-AGE', None, '80'), ('LD-MISSING', None, None), ('LD-MISSING', None, None)]
+    [('ELIG-AGE', None, '80'), ('PRE-INFUSION-FEVER', -3, '38.4 C'), ('PRE-INFUSION-CONFIRMATION', 0, None)]
     >>> d.filter(pl.col("RULE").str.starts_with("PRE-INF")).select("RULE", "SEVERITY", "DAY").rows()
     [('PRE-INFUSION-FEVER', 'MAJOR', -3), ('PRE-INFUSION-CONFIRMATION', 'MAJOR', 0)]
     """

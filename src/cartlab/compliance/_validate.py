@@ -385,8 +385,8 @@ def validate_sdtm(domains: Sequence[SourceDomain], *, data_cutoff: dt.date | Non
     >>> res = validate_sdtm([SourceDomain("dm", "dm.csv", dm, typed=False)], data_cutoff=dt.date(2025, 1, 1))
     >>> res.findings.select("SEVERITY", "ROW", "VARIABLE", "VALUE", "RULE").row(0)
     ('ERROR', 1, 'SEX', 'X', 'CT')
-    >>> res.tables["dm"]["AGE"].to_list()
-    [34.0]
+    >>> res.tables["dm"]["AGE"].to_list()  # text in CSV, a whole number in the store
+    [34]
     """
     cutoff = data_cutoff or dt.date.today()
     notes: list[dict[str, object]] = [dict(f) for f in prior_findings]
