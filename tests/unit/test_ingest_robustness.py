@@ -169,3 +169,23 @@ def test_a_simulated_store_is_not_replaced_without_overwrite(tmp_path: Path) -> 
 
     with pytest.raises(StoreError, match="not written by `cartlab ingest`"):
         ingest_sdtm(_trial(tmp_path), tmp_path / "sim", data_cutoff=CUT)
+
+
+def test_dataset_json_v11_is_read_with_its_types(tmp_path: Path) -> None:
+    # CDISC Dataset-JSON v1.1: top-level "columns" (name, dataType, label) and "rows" (arrays)
+    import json
+
+    doc = {"datasetJSONVersion": "1.1.0", "name": "LB", "records": 2,
+           "columns": [{"itemOID": "IT.LB.USUBJID", "name": "USUBJID", "label": "Unique Subject Identifier",
+                        "dataType": "string"},
+                       {"itemOID": "IT.LB.LBSEQ", "name": "LBSEQ", "dataType": "integer"},
+                       {"itemOID": "IT.LB.LBSTRESN", "name": "LBSTRESN", "dataType": "double"}],
+           "rows": [["S-1", 1, 2.5], ["S-2", 2, None]]}
+    (tmp_path / "lb.json").write_text(json.dumps(doc))
+    f, notes = read_sdtm_file(tmp_path / "lb.json")
+    assert notes == [] and f.format == "dataset-json" and f.labels == {"USUBJID": "Unique Subject Identifier"}
+    assert f.frame.schema == {"USUBJID": pl.String, "LBSEQ": pl.Float64, "LBSTRESN": pl.Float64}
+    doc["rows"][1] = ["S-2", "two", None]
+    (tmp_path / "lb.json").write_text(json.dumps(doc).replace('"two"', '{"x": 1}'))
+    f, notes = read_sdtm_file(tmp_path / "lb.json")
+    assert f is None and "row 2, column LBSEQ" in notes[0]["MESSAGE"]
