@@ -4,3 +4,5 @@ from ._app import app as app
 from ._app import main as main
 
 __all__ = ["app", "main"]
+
+from . import _ingest as _ingest  # noqa: E402,F401  (registers ingest, check, export sdtm)

@@ -4,6 +4,14 @@ The trial store keeps SDTM and ADaM tables (lower-case domain codes, CDISC colum
 polars dtypes) and a provenance record in ``DIR/trial.duckdb``, written atomically.
 """
 
+from ._sdtm_read import DEFAULT_MAX_FILE_BYTES as DEFAULT_MAX_FILE_BYTES
+from ._sdtm_read import SdtmFile as SdtmFile
+from ._sdtm_read import read_sdtm_dir as read_sdtm_dir
+from ._sdtm_read import read_sdtm_file as read_sdtm_file
+from .ingest import IngestError as IngestError
+from .ingest import IngestResult as IngestResult
+from .ingest import export_sdtm as export_sdtm
+from .ingest import ingest_sdtm as ingest_sdtm
 from .sbml import model_to_sbml as model_to_sbml
 from .store import (
     PROVENANCE_TABLE as PROVENANCE_TABLE,
@@ -16,6 +24,14 @@ from .store import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_FILE_BYTES",
+    "IngestError",
+    "IngestResult",
+    "SdtmFile",
+    "export_sdtm",
+    "ingest_sdtm",
+    "read_sdtm_dir",
+    "read_sdtm_file",
     "PROVENANCE_TABLE",
     "STORE_FILENAME",
     "TrialStore",
