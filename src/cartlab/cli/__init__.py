@@ -4,3 +4,4 @@ from ._app import app as app
 from ._app import main as main
 
 __all__ = ["app", "main"]
+from . import _pkfit as _pkfit  # noqa: E402,F401  (registers pk fit / pk adam on the pk sub-app)

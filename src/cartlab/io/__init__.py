@@ -4,6 +4,7 @@ The trial store keeps SDTM and ADaM tables (lower-case domain codes, CDISC colum
 polars dtypes) and a provenance record in ``DIR/trial.duckdb``, written atomically.
 """
 
+from ._pkstore import add_tables as add_tables
 from .sbml import model_to_sbml as model_to_sbml
 from .store import (
     PROVENANCE_TABLE as PROVENANCE_TABLE,
@@ -19,6 +20,7 @@ __all__ = [
     "PROVENANCE_TABLE",
     "STORE_FILENAME",
     "TrialStore",
+    "add_tables",
     "check_writable",
     "model_to_sbml",
     "open_trial",

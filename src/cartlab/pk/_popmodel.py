@@ -236,7 +236,7 @@ def pop_data(df: pl.DataFrame, covariates: Sequence[Covariate] = (), *, where: s
         if bad.any():
             k = int(np.flatnonzero(bad)[0])
             raise DataValidationError(f"{where}: observation row {obs['_ROW'][k]} ({sid} {obs[sid][k]}): {col} must "
-                                      f"be {expect}; got {vals[k]!r} ({int(bad.sum())} such row(s))")
+                                      f"be {expect}; got {float(vals[k])!r} ({int(bad.sum())} such row(s))")
     y = np.log(np.where(blq, lloq, dv))
     ids = obs[sid].cast(pl.String).to_list()
     order: dict[str, list[int]] = {}
