@@ -6,3 +6,4 @@ from ._app import main as main
 __all__ = ["app", "main"]
 
 from . import _ingest as _ingest  # noqa: E402,F401  (registers ingest, check, export sdtm)
+from . import _pkfit as _pkfit  # noqa: E402,F401  (registers pk fit / pk adam on the pk sub-app)

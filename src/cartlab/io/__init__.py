@@ -12,6 +12,7 @@ from .ingest import IngestError as IngestError
 from .ingest import IngestResult as IngestResult
 from .ingest import export_sdtm as export_sdtm
 from .ingest import ingest_sdtm as ingest_sdtm
+from ._pkstore import add_tables as add_tables
 from .sbml import model_to_sbml as model_to_sbml
 from .store import (
     PROVENANCE_TABLE as PROVENANCE_TABLE,
@@ -27,17 +28,18 @@ __all__ = [
     "DEFAULT_MAX_FILE_BYTES",
     "IngestError",
     "IngestResult",
-    "SdtmFile",
-    "export_sdtm",
-    "ingest_sdtm",
-    "read_sdtm_dir",
-    "read_sdtm_file",
     "PROVENANCE_TABLE",
     "STORE_FILENAME",
+    "SdtmFile",
     "TrialStore",
+    "add_tables",
     "check_writable",
+    "export_sdtm",
+    "ingest_sdtm",
     "model_to_sbml",
     "open_trial",
+    "read_sdtm_dir",
+    "read_sdtm_file",
     "store_path",
     "write_trial",
 ]
