@@ -125,3 +125,20 @@ def test_site_writes_one_qs_code_per_mrss_site_and_mmt8_group() -> None:
         assert rec["QSTESTCD"].str.len_chars().max() <= 8
         scores, findings = derive(qs)
         assert findings.height == 0 and scores.height > 0 and scores.null_count().sum_horizontal()[0] == 0
+
+
+@pytest.mark.parametrize("name", ["breakfree1-sle", "reset-sle"])
+def test_a_clean_virtual_site_shows_no_protocol_deviations(name) -> None:
+    """The site records what the protocol checks need — prior immunosuppressants in CM, BILAG-2004 A
+    domains in QS, the written pre-infusion confirmation in DS — so a trial whose site never misses the
+    fever gate has no deviations and nothing the checks cannot assess."""
+    from cartlab.compliance import check_compliance
+
+    p = load_protocol(resolve_protocol(name)).with_arm_sizes(4)
+    p = p.model_copy(update={"site": p.site.model_copy(update={"gate_miss_prob": 0.0})})
+    tables = run_trial(p, seed=3).tables
+    cm = tables["cm"].filter(pl.col("CMCAT") == "IMMUNOSUPPRESSANT")
+    assert cm.group_by("USUBJID").agg(pl.col("CMTRT").n_unique())["CMTRT"].min() >= 2
+    assert tables["qs"].filter(pl.col("QSCAT") == "BILAG-2004").height >= tables["dm"].height
+    dev = check_compliance(tables, p)
+    assert dev.height == 0, dev

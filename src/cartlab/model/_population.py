@@ -156,6 +156,13 @@ def sample_patient(spec: ModelSpec, indication: str, seed: np.random.SeedSequenc
         c["sledai2k"] = float(score)
         organ_a = [ln, u[30] < 0.45, u[31] < 0.3 * (c["sledai_PLEURIS"] + c["sledai_PERICARD"] > 0)]
         c["bilag_a_domains"] = float(sum(organ_a) if any(organ_a) else (u[32] < 0.8))
+        # which BILAG-2004 domains score A (the site records them): renal with nephritis, cardiorespiratory
+        # with serositis (EVIDENCE.md: BF1 BILAG A renal 15, cardiorespiratory 4); the third draw and the
+        # fallback are placed in the musculoskeletal and mucocutaneous domains (assumption)
+        c["bilag_a_RENAL"] = float(organ_a[0])
+        c["bilag_a_MUSCULOSKELETAL"] = float(organ_a[1])
+        c["bilag_a_CARDIORESPIRATORY"] = float(organ_a[2])
+        c["bilag_a_MUCOCUTANEOUS"] = float(not any(organ_a) and c["bilag_a_domains"] > 0)
         c["pga"] = round(float(np.clip(1.2 + 0.07 * score + 0.3 * z[18], 0.5, 3.0)), 2)
     elif ind == "SSC":
         sev = float(np.clip(0.45 + 0.2 * z[16], 0.1, 0.95))

@@ -85,6 +85,20 @@ def regimen_for(protocol: Protocol) -> Regimen:
     )
 
 
+#: immunosuppressive therapies a refractory patient may have had before enrolment, by indication (drugs
+#: named in the seeds' eligibility and in EULAR management recommendations; the site records a patient's
+#: ``prior_immunosuppressants`` count as that many of these, the current one included)
+_PRIOR_IST = {
+    "SLE": ("MYCOPHENOLATE MOFETIL", "AZATHIOPRINE", "CYCLOPHOSPHAMIDE", "TACROLIMUS", "BELIMUMAB", "RITUXIMAB",
+            "METHOTREXATE", "ANIFROLUMAB", "VOCLOSPORIN", "CICLOSPORIN"),
+    "SSC": ("MYCOPHENOLATE MOFETIL", "METHOTREXATE", "CYCLOPHOSPHAMIDE", "AZATHIOPRINE", "RITUXIMAB", "TOCILIZUMAB"),
+    "IIM": ("METHOTREXATE", "AZATHIOPRINE", "MYCOPHENOLATE MOFETIL", "TACROLIMUS", "RITUXIMAB", "CYCLOPHOSPHAMIDE",
+            "CICLOSPORIN"),
+}
+#: BILAG-2004 domains the virtual population may grade A (the others are not modelled, so not recorded)
+_BILAG_DOMAINS = ("MUCOCUTANEOUS", "MUSCULOSKELETAL", "CARDIORESPIRATORY", "RENAL")
+
+
 def _eligible(protocol: Protocol, c: dict[str, float]) -> tuple[bool, str]:
     el = protocol.eligibility
     if not (el.age_min <= c["age"] <= el.age_max):
@@ -217,6 +231,9 @@ def _sdtm(protocol: Protocol, subjects, screen_fail, sim: SimulationResult, inpu
     dis_days = set(sch.disease_days)
     prod = protocol.product
     ist_drug = {"SLE": "MYCOPHENOLATE MOFETIL", "SSC": "MYCOPHENOLATE MOFETIL", "IIM": "METHOTREXATE"}[ind]
+    # earlier immunosuppressive therapies recorded in CM (the count is the patient's covariate; the drugs are
+    # taken in turn from the indication's usual list, without a random draw, so other records do not move)
+    prior_drugs = [d for d in _PRIOR_IST[ind] if d != ist_drug]
 
     for s in screen_fail:
         uid = f"{study}-S{s['arm'] + 1}{s['screen_no']:03d}" + (f"-R{replicate}" if replicate else "")
@@ -288,9 +305,25 @@ def _sdtm(protocol: Protocol, subjects, screen_fail, sim: SimulationResult, inpu
                 dv.add(STUDYID=study, DOMAIN="DV", USUBJID=uid, DVTERM="Infused despite fever within "
                        f"{protocol.safety_window.fever_free_days} days before infusion; medical monitor not informed",
                        DVDECOD="PRE-INFUSION SAFETY WINDOW", DVCAT="MAJOR", DVSTDTC=d0.isoformat(), DVSTDY=1)
+        if protocol.safety_window.written_confirmation and s["gate"] != "missed":
+            ds.add(STUDYID=study, DOMAIN="DS", USUBJID=uid, DSSEQ=3, DSTERM="PRE-INFUSION SAFETY CONFIRMED",
+                   DSDECOD="PRE-INFUSION SAFETY CONFIRMED", DSCAT="PROTOCOL MILESTONE", DSSTDTC=_date(d0, -1),
+                   DSSTDY=_dy(-1))
+        if ind == "SLE":
+            for dom in _BILAG_DOMAINS:
+                if c.get(f"bilag_a_{dom}", 0.0) > 0.0:
+                    qs.add(STUDYID=study, DOMAIN="QS", USUBJID=uid, QSCAT="BILAG-2004", QSTESTCD=f"BILAG{dom[:3]}",
+                           QSTEST=f"BILAG-2004 {dom.title()} Domain Grade", QSSTRESC="A", QSSTRESN=None, QSDRVFL=None,
+                           QSDTC=_date(d0, sch.screening_day), QSDY=_dy(sch.screening_day), VISIT="SCREENING")
         # background immunosuppression and its withdrawal / restart
         wd = protocol.immunosuppression.withdrawal_day
         restart = sim.ist_restart_day[i]
+        n_prior = min(max(int(c["prior_immunosuppressants"]) - 1, 0), len(prior_drugs))
+        for k in range(n_prior):
+            drug = prior_drugs[(s["screen_no"] + k) % len(prior_drugs)]
+            start, stop = sch.screening_day - 365 * (n_prior - k + 1), sch.screening_day - 365 * (n_prior - k) - 30
+            cm.add(STUDYID=study, DOMAIN="CM", USUBJID=uid, CMTRT=drug, CMCAT="IMMUNOSUPPRESSANT", CMDOSE=None,
+                   CMDOSU=None, CMSTDTC=_date(d0, start), CMSTDY=_dy(start), CMENDTC=_date(d0, stop), CMENDY=_dy(stop))
         cm.add(STUDYID=study, DOMAIN="CM", USUBJID=uid, CMTRT=ist_drug, CMCAT="IMMUNOSUPPRESSANT", CMDOSE=None,
                CMDOSU=None, CMSTDTC=_date(d0, sch.screening_day - 365), CMSTDY=_dy(sch.screening_day - 365),
                CMENDTC=_date(d0, wd), CMENDY=_dy(wd))
