@@ -4,3 +4,4 @@ from ._app import app as app
 from ._app import main as main
 
 __all__ = ["app", "main"]
+from . import _report as _report  # noqa: E402,F401  (registers `report` and `export adam`)

@@ -91,6 +91,7 @@ def run_cmd(
     n: Annotated[int | None, typer.Option("--n", min=1, help="patients per arm (default: the protocol's)")] = None,
     replicates: Annotated[int, typer.Option(min=1, help="simulate this many trials of the protocol's size")] = 1,
     overwrite: Annotated[bool, typer.Option(help="replace an existing trial store")] = False,
+    report: Annotated[bool, typer.Option("--report", help="also derive ADaM and write DIR/report.html")] = False,
 ) -> None:
     """Simulate a virtual trial of PROTOCOL and write it as SDTM tables into a DuckDB trial store."""
     try:
@@ -154,6 +155,12 @@ def run_cmd(
                       *[_fmt(s.filter(pl.col("arm") == a)[col][0], col) for a in arms])
     out.print(t)
     out.print(f"trial store: {written}", highlight=False)
+    if report:
+        from ._report import write_report
+
+        with _user_errors():
+            html, _n = write_report(out_dir)
+        out.print(f"report: {html}", highlight=False)
     if first.n_failed_solves:
         err.print(f"[yellow]warning:[/] {first.n_failed_solves} patient(s) failed to solve; see DS for reasons")
 

@@ -1,0 +1,16 @@
+"""Rendering of trial reports: tables, SVG figures and a self-contained HTML document.
+
+The report layer never reads the store: callers (the CLI) read it with :mod:`cartlab.io` and pass
+the frames in (``render_report(derive_adam(tables, …), protocol, …)``).
+"""
+
+from ._figures import MAX_LINES_PER_ARM as MAX_LINES_PER_ARM
+from ._figures import MAX_SWIMMERS as MAX_SWIMMERS
+from ._figures import figures as figures
+from ._html import METHODS as METHODS
+from ._html import render_report as render_report
+from ._tables import kinetics_table as kinetics_table
+from ._tables import replicate_table as replicate_table
+
+__all__ = ["MAX_LINES_PER_ARM", "MAX_SWIMMERS", "METHODS", "figures", "kinetics_table", "render_report",
+           "replicate_table"]
