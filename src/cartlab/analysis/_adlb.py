@@ -76,8 +76,8 @@ def derive_adlb(lb: pl.DataFrame, adsl: pl.DataFrame, cp: pl.DataFrame | None = 
             pl.col("CPSTRESU").alias("AVALU"), pl.col("CPDY").cast(pl.Int64).alias("ADY"),
             pl.lit(None, pl.Int64).alias("ATOXGR"),
             (pl.col("CPLLOQ").cast(pl.Float64) if "CPLLOQ" in cp.columns else pl.lit(None, pl.Float64)).alias("LLOQ")))
-    df = pl.concat(parts).with_columns(day_from_infusion(pl.col("ADY")).alias("AFRLT"))
-    df = df.join(adsl.select("USUBJID", "ARMCD"), on="USUBJID", how="left")
+    df = pl.concat(parts).with_columns(day_from_infusion(pl.col("ADY")).alias("AFRLT")).drop("STUDYID")
+    df = df.join(adsl.select("STUDYID", "USUBJID", "ARMCD"), on="USUBJID", how="left")
     df = df.sort("USUBJID", "PARAMCD", "ADY", maintain_order=True)
     base = (df.filter((pl.col("ADY") < 1) & pl.col("AVAL").is_not_null()).with_row_index("_r")
             .group_by("USUBJID", "PARAMCD").agg(pl.col("_r").last(), pl.col("AVAL").last().alias("BASE")))

@@ -56,13 +56,23 @@ def write_report(store: Path, out_file: Path | None = None, *, save_adam: bool =
     study = str(tables["dm"]["STUDYID"][0]) if tables["dm"].height and "STUDYID" in tables["dm"].columns else "trial"
     html = render_report(adam, protocol, provenance=prov, study_id=study, sim_summary=sim, deviations=deviations,
                          efficacy_day=day, source=str(store_path(store)))
-    if save_adam:
-        update_trial(store, adam.tables(), provenance={"adam_derived_by": "cartlab report",
-                                                       "adam_efficacy_day": str(day)})
     target = out_file if out_file is not None else store_path(store).parent / "report.html"
     tmp = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    inside = os.path.abspath(target.parent) == os.path.abspath(store_path(store).parent)
+
+    def save() -> None:
+        if save_adam:
+            update_trial(store, adam.tables(), provenance={"adam_derived_by": "cartlab report",
+                                                           "adam_efficacy_day": str(day)})
+
+    # An --out elsewhere is written first, so that an unwritable path fails before the store changes;
+    # inside the trial directory (which the store update replaces) it is written after the update.
     try:
+        if inside:
+            save()
         tmp.write_text(html, encoding="utf-8")
+        if not inside:
+            save()
         os.replace(tmp, target)
     finally:
         if tmp.exists():

@@ -10,7 +10,16 @@ from pathlib import Path
 import polars as pl
 
 from .._core.errors import StoreError
-from .store import PROVENANCE_TABLE, STORE_FILENAME, _build, _install, _sibling, open_trial, store_path
+from .store import (
+    STORE_FILENAME,
+    _build,
+    _install,
+    _sibling,
+    _validate_provenance,
+    _validate_tables,
+    open_trial,
+    store_path,
+)
 
 
 def update_trial(dir_or_file: str | os.PathLike[str], tables: Mapping[str, pl.DataFrame], *,
@@ -44,6 +53,7 @@ def update_trial(dir_or_file: str | os.PathLike[str], tables: Mapping[str, pl.Da
         If there is no store, a table name is invalid, or writing fails (nothing changed).
     """
     path = store_path(dir_or_file)
+    new_tables = _validate_tables(tables, str(path))
     with open_trial(path) as st:
         names = st.tables()
         existing = {n: st.read(n) for n in names if n not in tables and n not in set(drop)}
@@ -54,12 +64,8 @@ def update_trial(dir_or_file: str | os.PathLike[str], tables: Mapping[str, pl.Da
         raise StoreError(f"{path}: only a trial directory's {STORE_FILENAME} can be updated in place")
     files = [(p.name, p.read_bytes()) for p in sorted(directory.iterdir())
              if p.is_file() and p.name != STORE_FILENAME and not p.name.startswith(".")]
-    merged = {**existing, **dict(tables)}
-    for name in merged:
-        if name == PROVENANCE_TABLE:
-            raise StoreError(f"{path}: {PROVENANCE_TABLE!r} is written from the provenance argument, not as a table")
-    prov_frame = pl.DataFrame({"KEY": list(prov), "VALUE": list(prov.values())}, schema={"KEY": pl.String,
-                                                                                         "VALUE": pl.String})
+    merged = {**existing, **dict(new_tables)}
+    prov_frame = _validate_provenance(prov, str(path))
     absolute = Path(os.path.abspath(directory))
     temp = _sibling(absolute, "partial")
     try:
