@@ -118,3 +118,21 @@ def test_update_trial_adds_adam_and_a_failure_changes_nothing(tiny_trial, tmp_pa
         update_trial(d, {"Bad Name": pl.DataFrame({"x": [1]})})
     assert (d / "trial.duckdb").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t"]  # no temporary directory left behind
+
+
+def test_kinetics_table_is_cartlab_pk_nca_table(tiny_trial) -> None:
+    """The report's kinetics figures equal cartlab.pk.nca_table's on the same records (A1's transgene)."""
+    from cartlab.pk import nca_table
+    from cartlab.report import kinetics_table
+
+    adam = derive_adam(tiny_trial, efficacy_day=180)
+    t = kinetics_table(adam)
+    rec = adam.adpc.select("USUBJID", "ARMCD", "AFRLT", pl.col("AVAL").fill_null(0.0).alias("CONC"),
+                           pl.col("ALLOQ").alias("LLOQ"))
+    pp = nca_table(rec, subject_col="USUBJID", time_col="AFRLT", conc_col="CONC", lloq_col="LLOQ", by=["ARMCD"],
+                   auc_end=28.0, time_unit="day", conc_unit="copies/ug")
+    want = {r["PPTESTCD"]: r["PPSTRESN"] for r in pp.iter_rows(named=True)}
+    assert t.cell("Transgene Cmax (copies/ug)", "DL1")["VALUE"] == want["CMAX"] == 1000.0  # the day-7 sample
+    assert t.cell("Transgene Tmax (day)", "DL1")["VALUE"] == want["TMAX"] == 7.0
+    assert t.cell("Transgene AUC0-28 (day·copies/ug)", "DL1")["VALUE"] == pytest.approx(want["AUCINT"])
+    assert t.cell("Transgene Cmax (copies/ug)", "DL2")["N"] == 0  # no DL2 profile in the tiny trial

@@ -1,4 +1,4 @@
-"""Add or replace tables of an existing trial store, atomically (the store is rewritten and swapped in)."""
+"""Add or replace tables of an existing trial store, atomically (a copy is changed and swapped in)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,20 @@ import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from .._core.errors import StoreError
 from .store import (
+    PROVENANCE_TABLE,
     STORE_FILENAME,
-    _build,
+    _fsync_path,
     _install,
+    _quote,
     _sibling,
     _validate_provenance,
     _validate_tables,
+    _write_table,
     open_trial,
     store_path,
 )
@@ -26,19 +30,19 @@ def update_trial(dir_or_file: str | os.PathLike[str], tables: Mapping[str, pl.Da
                  drop: Iterable[str] = (), provenance: Mapping[str, str] | None = None) -> Path:
     """Write ``tables`` into an existing trial store, replacing tables of the same name.
 
-    The whole trial directory is rebuilt in a hidden sibling (every existing table, the
-    provenance record and every file beside the store copied over, ``tables`` added) and swapped
-    in with the same atomic rename as :func:`cartlab.io.write_trial`: a failure or Ctrl-C leaves
-    the store exactly as it was.
+    The trial directory is copied to a hidden sibling, the copy's store is changed (tables
+    replaced or added, ``drop`` removed, provenance keys added) and the copy is swapped in with
+    the same atomic rename as :func:`cartlab.io.write_trial`: a failure or Ctrl-C at any point
+    leaves the store exactly as it was. Tables not named are kept byte for byte in the copy.
 
     Parameters
     ----------
     dir_or_file : str or os.PathLike
         The trial directory or its ``trial.duckdb``.
     tables : mapping of str -> polars.DataFrame
-        Tables to add or replace (lower-case names, e.g. ``adsl``).
+        Tables to add or replace (lower-case names, e.g. ``adsl``; the rules of ``write_trial``).
     drop : iterable of str
-        Tables to remove (e.g. ADaM tables of an earlier derivation that no longer apply).
+        Tables to remove.
     provenance : mapping, optional
         Keys to add to (or update in) the provenance record.
 
@@ -50,31 +54,45 @@ def update_trial(dir_or_file: str | os.PathLike[str], tables: Mapping[str, pl.Da
     Raises
     ------
     StoreError
-        If there is no store, a table name is invalid, or writing fails (nothing changed).
+        If there is no store, a table is invalid, or writing fails (nothing changed).
     """
     path = store_path(dir_or_file)
-    new_tables = _validate_tables(tables, str(path))
-    with open_trial(path) as st:
-        names = st.tables()
-        existing = {n: st.read(n) for n in names if n not in tables and n not in set(drop)}
-        prov = st.provenance()
-    prov.update({k: str(v) for k, v in (provenance or {}).items()})
-    directory = path.parent
+    shown = str(path.parent)
+    checked = _validate_tables(tables, str(path))
+    with open_trial(path) as st:  # also: a clear error when there is no store
+        prov = st.provenance() if PROVENANCE_TABLE in st._all_tables() else {}
+    prov.update({k: v for k, v in (provenance or {}).items()})
+    prov_frame = _validate_provenance(prov, str(path))
     if path.name != STORE_FILENAME:
         raise StoreError(f"{path}: only a trial directory's {STORE_FILENAME} can be updated in place")
-    files = [(p.name, p.read_bytes()) for p in sorted(directory.iterdir())
-             if p.is_file() and p.name != STORE_FILENAME and not p.name.startswith(".")]
-    merged = {**existing, **dict(new_tables)}
-    prov_frame = _validate_provenance(prov, str(path))
-    absolute = Path(os.path.abspath(directory))
+    absolute = Path(os.path.abspath(path.parent))
     temp = _sibling(absolute, "partial")
     try:
-        temp.mkdir()
+        shutil.copytree(absolute, temp, symlinks=True)
     except OSError as exc:
-        raise StoreError(f"{directory}: cannot create a temporary directory beside it ({exc.strerror})") from exc
+        shutil.rmtree(temp, ignore_errors=True)
+        raise StoreError(f"{shown}: cannot copy the trial beside it to update it ({exc}); nothing was changed") from exc
+    current = "(opening the copy)"
     try:
-        _build(temp, sorted(merged.items()), prov_frame, files, str(directory))
-        _install(temp, absolute, str(directory), overwrite=True)
+        try:
+            with duckdb.connect(str(temp / STORE_FILENAME)) as con:
+                con.execute("SET preserve_insertion_order = true")
+                for name in [*drop, *(n for n, _ in checked)]:
+                    current = f"table {name!r}"
+                    con.execute(f"DROP TABLE IF EXISTS {_quote(name)}")
+                for name, frame in checked:
+                    current = f"table {name!r}"
+                    _write_table(con, name, frame)
+                current = "the provenance table"
+                con.execute(f"DROP TABLE IF EXISTS {PROVENANCE_TABLE}")
+                _write_table(con, PROVENANCE_TABLE, prov_frame)
+                current = "(checkpoint)"
+                con.execute("CHECKPOINT")
+            _fsync_path(temp / STORE_FILENAME)
+            _fsync_path(temp)
+        except (duckdb.Error, OSError) as exc:
+            raise StoreError(f"{shown}: writing {current} failed ({exc}); nothing was changed at {shown}") from exc
+        _install(temp, absolute, shown, overwrite=True)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise

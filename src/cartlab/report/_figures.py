@@ -163,7 +163,11 @@ def waterfall(adam: AdamDatasets, paramcd: str, day: int, label: str) -> str | N
     colors = {a: c for a, _s, c in _arms(adam)}
     v = v.sort("PCHG", descending=True)
     fig, ax = plt.subplots(figsize=(7, 3.2))
-    ax.bar(range(v.height), v["PCHG"], color=[colors.get(a, "#777") for a in v["ARMCD"]], width=0.85)
+    cols = [colors.get(a, "#777") for a in v["ARMCD"]]
+    if v.height <= 300:
+        ax.bar(range(v.height), v["PCHG"], color=cols, width=0.85)
+    else:  # one line collection instead of thousands of bar patches (same picture at this density)
+        ax.vlines(np.arange(v.height), 0, v["PCHG"].to_numpy(), colors=cols, linewidth=max(0.2, 400 / v.height))
     for a, c in colors.items():
         ax.bar([0], [0], color=c, label=a)
     ax.axhline(0, color="#333", lw=0.6)

@@ -7,7 +7,9 @@ import math
 import polars as pl
 
 from ..analysis import AdamDatasets, SummaryTable, treated_arms
-from ..pk import nca_table
+import numpy as np
+
+from ..pk import nca
 from ..protocol import ReportedResult
 from ..trial import PRIMARY_LABEL, SUMMARY_COLUMNS, summarize_replicates
 
@@ -24,7 +26,7 @@ def _num(x: float | None) -> str:
 def kinetics_table(adam: AdamDatasets) -> SummaryTable:
     """Cmax, Tmax and AUC0-28 of the CAR transgene (and CAR+ cells) by dose level: median (range).
 
-    NCA by :func:`cartlab.pk.nca_table` on ADPC after infusion (``AFRLT >= 0``), BLQ as 0 with
+    NCA by :func:`cartlab.pk.nca` (per subject, as :func:`cartlab.pk.nca_table`) on ADPC after infusion (``AFRLT >= 0``), BLQ as 0 with
     the record's LLOQ (PKNCA conventions: first BLQ kept as 0, later ones dropped), AUC0-28 by
     linear-up/log-down.
     """
@@ -38,13 +40,23 @@ def kinetics_table(adam: AdamDatasets) -> SummaryTable:
                .unique(["USUBJID", "AFRLT"], keep="first", maintain_order=True))
         if rec.height == 0:
             continue
-        pp = nca_table(rec, subject_col="USUBJID", time_col="AFRLT", conc_col="CONC", lloq_col="LLOQ", by=["ARMCD"],
-                       auc_end=28.0, time_unit="day", conc_unit=unit)
+        # cartlab.pk.nca on each subject's profile (the function cartlab.pk.nca_table calls per subject),
+        # fed numpy slices of the sorted table: the same numbers without a polars frame per subject
+        subj_ids = rec["USUBJID"].to_numpy()
+        t_all, c_all = rec["AFRLT"].to_numpy(), rec["CONC"].to_numpy()
+        lloq_all = rec["LLOQ"].fill_null(np.nan).to_numpy()
+        bounds = np.flatnonzero(np.r_[True, subj_ids[1:] != subj_ids[:-1], True])
+        res = {}
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            ll = lloq_all[lo]
+            r = nca(t_all[lo:hi], c_all[lo:hi], lloq=None if np.isnan(ll) else float(ll), auc_end=28.0,
+                    subject=subj_ids[lo])
+            res[subj_ids[lo]] = {"CMAX": r.cmax, "TMAX": r.tmax, "AUCINT": r.auc_int}
         for testcd, label in (("CMAX", f"{name} Cmax ({unit})"), ("TMAX", f"{name} Tmax (day)"),
                               ("AUCINT", f"{name} AUC0-28 (day·{unit})")):
             cells = []
             for arm, subj in arms:
-                v = pp.filter((pl.col("PPTESTCD") == testcd) & pl.col("USUBJID").is_in(subj))["PPSTRESN"].drop_nulls()
+                v = pl.Series([res[u][testcd] for u in subj if u in res], dtype=pl.Float64).fill_nan(None).drop_nulls()
                 if v.len() == 0:
                     cells.append("—")
                     data.append({"ROW": label, "ARM": arm, "N": 0})
