@@ -51,7 +51,7 @@ def main() -> None:
     from cartlab.report import render_report
 
     t0 = time.perf_counter()
-    tables, prov, sim, devs, protocol, day = _load(big, None)
+    tables, prov, sim, devs, protocol, day, _reps = _load(big, None)
     t1 = time.perf_counter()
     adam = derive_adam(tables, efficacy_day=day)
     t2 = time.perf_counter()

@@ -29,10 +29,13 @@ def run_dir(tmp_path_factory) -> Path:
 def test_run_report_writes_html_and_adam(run_dir: Path) -> None:
     html = (run_dir / "report.html").read_text(encoding="utf-8")
     assert "Replicated virtual trials" in html and "reported" in html
+    # every table carries the median and 90 % interval across the 3 replicates
+    assert html.count("3 replicates, median [90 % interval]") >= 2 * 4  # 2 arms x (safety, efficacy, kinetics, B cells)
     assert html.count("<svg") >= 5
     with open_trial(run_dir) as st:
         assert {"adsl", "adae", "adlb", "adeff", "adpc", "adtte"} <= set(st.tables())
         assert st.provenance()["adam_derived_by"] == "cartlab report"
+        assert sorted(set(st.read("rep_tables")["replicate"])) == [0, 1, 2]
         assert st.read("adsl").filter(pl.col("SAFFL") == "Y").height == 10  # 5 per arm
 
 

@@ -136,3 +136,25 @@ def test_kinetics_table_is_cartlab_pk_nca_table(tiny_trial) -> None:
     assert t.cell("Transgene Tmax (day)", "DL1")["VALUE"] == want["TMAX"] == 7.0
     assert t.cell("Transgene AUC0-28 (day·copies/ug)", "DL1")["VALUE"] == pytest.approx(want["AUCINT"])
     assert t.cell("Transgene Cmax (copies/ug)", "DL2")["N"] == 0  # no DL2 profile in the tiny trial
+
+
+def test_with_replicates_adds_interval_and_reported(tiny_trial) -> None:
+    from cartlab.analysis import safety_table
+    from cartlab.protocol import ReportedResult
+    from cartlab.report import replicate_stats, with_replicates
+
+    adam = derive_adam(tiny_trial, efficacy_day=180)
+    # five replicates whose DL1 CRS rate is 0, 25, 50, 75, 100 %: median 50; linear 5th percentile
+    # = 0 + 0.05 * 4 * 25 = 5, 95th = 95 (numpy/polars "linear" interpolation between order statistics)
+    stats = pl.DataFrame({"TABLE": ["safety"] * 5, "ROW": ["CRS, any grade"] * 5, "ARM": ["DL1"] * 5,
+                          "VALUE": [0.0, 25.0, 50.0, 75.0, 100.0], "replicate": [0, 1, 2, 3, 4]})
+    reported = (ReportedResult(metric="crs_any", arm="DL1", value=0.615, n=13, source="test"),
+                ReportedResult(metric="crs_any", arm="DL2", value=1.0, n=6, source="test"))
+    t = with_replicates(safety_table(adam), stats, reported)
+    row = dict(t.rows)["CRS, any grade"]
+    assert t.columns[2:4] == ("DL1: 5 replicates, median [90 % interval]", "DL1: reported (inside?)")
+    assert row[2:] == ("50.0 [5.0, 95.0]", "61.5 (n=13): inside", "—", "100.0 (n=6): no simulated interval")
+    # the per-replicate figures of one trial are its own tables' numbers
+    one = replicate_stats(tiny_trial, 180)
+    assert one.filter((pl.col("ROW") == "CRS, any grade") & (pl.col("ARM") == "DL1"))["VALUE"].item() == \
+        pytest.approx(200 / 3)

@@ -102,6 +102,7 @@ def run_cmd(
         check_writable(out_dir, overwrite)
         endpoint, day = proto.endpoints.primary_efficacy, proto.endpoints.primary_day
         summaries = []
+        rep_stats = []  # with --report: each replicate's report-table figures
         first = None
         with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as bar:
@@ -110,12 +111,18 @@ def run_cmd(
                 trial = run_trial(proto, seed=seed, replicate=r)
                 s = summarize(trial.tables, endpoint, day).with_columns(pl.lit(r).alias("replicate"))
                 summaries.append(s)
+                if report and replicates > 1:
+                    from ._report import replicate_stats_of
+
+                    rep_stats.append(replicate_stats_of(trial.tables, proto).with_columns(pl.lit(r).alias("replicate")))
                 if first is None:
                     first = trial
                 bar.advance(task)
         assert first is not None
         tables = dict(first.tables)
         tables["sim_summary"] = pl.concat(summaries)
+        if rep_stats:
+            tables["rep_tables"] = pl.concat(rep_stats)
         prov = collect_provenance(seed=seed, inputs={"protocol": path}, extra={
             "command": "cartlab run", "protocol_file": str(path), "protocol_sha256": proto.sha256,
             "study_id": proto.trial.study_id, "replicates": replicates,

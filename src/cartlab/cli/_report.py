@@ -30,6 +30,7 @@ def _load(store: Path, efficacy_day: int | None):
         except StoreError:  # a store not written by cartlab: report without a provenance record
             prov = {}
         sim = st.read("sim_summary") if "sim_summary" in names else None
+        reps = st.read("rep_tables") if "rep_tables" in names else None
         devs = [st.read(n) for n in ("dv", "deviations") if n in names]
     proto_file = store_path(store).parent / "protocol.toml"
     protocol = load_protocol(proto_file) if proto_file.is_file() else None
@@ -38,7 +39,7 @@ def _load(store: Path, efficacy_day: int | None):
                            "a report starts from DM")
     day = protocol.endpoints.primary_day if protocol is not None and efficacy_day is None else (efficacy_day or 180)
     deviations = pl.concat(devs, how="diagonal_relaxed") if devs else None
-    return tables, prov, sim, deviations, protocol, day
+    return tables, prov, sim, deviations, protocol, day, reps
 
 
 def write_report(store: Path, out_file: Path | None = None, *, save_adam: bool = True,
@@ -51,11 +52,11 @@ def write_report(store: Path, out_file: Path | None = None, *, save_adam: bool =
     from ..io import store_path, update_trial
     from ..report import render_report
 
-    tables, prov, sim, deviations, protocol, day = _load(store, efficacy_day)
+    tables, prov, sim, deviations, protocol, day, reps = _load(store, efficacy_day)
     adam = derive_adam(tables, efficacy_day=day)
     study = str(tables["dm"]["STUDYID"][0]) if tables["dm"].height and "STUDYID" in tables["dm"].columns else "trial"
     html = render_report(adam, protocol, provenance=prov, study_id=study, sim_summary=sim, deviations=deviations,
-                         efficacy_day=day, source=str(store_path(store)))
+                         efficacy_day=day, source=str(store_path(store)), replicate_stats=reps)
     target = out_file if out_file is not None else store_path(store).parent / "report.html"
     tmp = target.with_name(f".{target.name}.partial-{os.getpid()}")
     inside = os.path.abspath(target.parent) == os.path.abspath(store_path(store).parent)
@@ -78,6 +79,14 @@ def write_report(store: Path, out_file: Path | None = None, *, save_adam: bool =
         if tmp.exists():
             tmp.unlink()
     return target, adam.adsl.filter(pl.col("SAFFL") == "Y").height
+
+
+def replicate_stats_of(tables: dict[str, pl.DataFrame], protocol) -> pl.DataFrame:
+    """One replicate's report-table figures (for ``cartlab run --replicates N --report``)."""
+    from ..report import efficacy_days, replicate_stats
+
+    day = protocol.endpoints.primary_day
+    return replicate_stats(tables, day, efficacy_days(day, protocol.reported))
 
 
 @app.command("report")
@@ -117,7 +126,7 @@ def export_adam_cmd(
         if len(stored) == len(_ADAM) and efficacy_day is None:
             tables = stored
         else:
-            sdtm, _p, _s, _d, _proto, day = _load(store, efficacy_day)
+            sdtm, _p, _s, _d, _proto, day, _r = _load(store, efficacy_day)
             tables = derive_adam(sdtm, efficacy_day=day).tables()
         paths = export_adam(tables, LABELS, out_dir, key)
     out.print(f"{len(paths)} ADaM datasets ({key}): {', '.join(p.name for p in paths)} in {out_dir}", highlight=False)

@@ -14,6 +14,7 @@ from ..analysis import AdamDatasets, bcell_table, disposition_table, efficacy_ta
 from ..analysis._tables import SummaryTable, _Builder
 from ..protocol import Protocol
 from ._figures import figures
+from ._replicates import efficacy_days, with_replicates
 from ._tables import kinetics_table, replicate_table
 
 #: primary endpoint -> (ADEFF PARAMCD whose % change the waterfall shows, its label)
@@ -68,7 +69,7 @@ def _deviation_table(deviations: pl.DataFrame | None, adam: AdamDatasets) -> tup
 def render_report(adam: AdamDatasets, protocol: Protocol | None, *, provenance: dict[str, str],
                   study_id: str, sim_summary: pl.DataFrame | None = None,
                   deviations: pl.DataFrame | None = None, endpoint: str | None = None,
-                  efficacy_day: int = 180, source: str = "") -> str:
+                  efficacy_day: int = 180, source: str = "", replicate_stats: pl.DataFrame | None = None) -> str:
     """Render the HTML report of one trial.
 
     Parameters
@@ -90,6 +91,10 @@ def render_report(adam: AdamDatasets, protocol: Protocol | None, *, provenance: 
         Primary efficacy endpoint and its day (from the protocol when given).
     source : str
         Where the store was read from (shown in the provenance).
+    replicate_stats : polars.DataFrame, optional
+        :func:`cartlab.report.replicate_stats` of every replicate trial (``cartlab run --replicates
+        --report`` stores it as ``rep_tables``): each table then shows the median and 90 % interval
+        across replicates, and the reported value where the protocol has one.
 
     Returns
     -------
@@ -130,14 +135,21 @@ def render_report(adam: AdamDatasets, protocol: Protocol | None, *, provenance: 
     def pick(*words: str) -> list[tuple[str, str]]:
         return [(c, s) for c, s in figs if any(w in c for w in words)]
 
+    eff_days = efficacy_days(efficacy_day, reported) if replicate_stats is not None else [efficacy_day]
+    eff_tables = []
+    for d in eff_days:
+        t = efficacy_table(adam, d)
+        eff_tables.append(SummaryTable(f"efficacy@{d}", t.title, t.columns, t.rows, t.footnotes, t.data))
     sections = [
         _Section("disposition", "Disposition", [disposition_table(adam)], pick("Swimmer")),
         _Section("safety", "Safety by dose level", [safety_table(adam)], pick("CRS and ICANS")),
-        _Section("efficacy", "Efficacy", [efficacy_table(adam, efficacy_day)],
-                 pick("SLEDAI-2K over", "Waterfall", "SSc:", "IIM:")),
+        _Section("efficacy", "Efficacy", eff_tables, pick("SLEDAI-2K over", "Waterfall", "SSc:", "IIM:")),
         _Section("kinetics", "Cellular kinetics and B-cell pharmacodynamics", [kinetics_table(adam), bcell_table(adam)],
                  pick("kinetics")),
     ]
+    if replicate_stats is not None and replicate_stats.height:
+        for sec in sections[1:]:
+            sec.tables = [with_replicates(t, replicate_stats, reported) for t in sec.tables]
     assert all(c in by_caption for s in sections for c, _ in s.figures)
     dev_table, dev_text = _deviation_table(deviations, adam)
     sections.append(_Section("deviations", "Protocol deviations", [dev_table] if dev_table else [], [], [dev_text]))
