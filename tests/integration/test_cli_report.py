@@ -73,3 +73,35 @@ def test_report_user_errors_are_one_line(tmp_path: Path, run_dir: Path) -> None:
     res = runner.invoke(app, ["report", str(run_dir), "--out", str(tmp_path / "no" / "such" / "dir" / "r.html")])
     assert res.exit_code == 1 and "cannot write" in res.output
     assert (run_dir / "trial.duckdb").read_bytes() == before
+
+
+def test_report_on_real_sdtm_cdisc_pilot(tmp_path: Path) -> None:
+    """Real third-party SDTM (CDISC pilot study CDISCPILOT01, not a CAR-T trial; /work/shared/data/README.md):
+    ingested as is into a store, reported by `cartlab report` without a protocol."""
+    import pyreadstat
+
+    from cartlab.analysis import disposition_table
+    from cartlab.io import write_trial
+
+    src = Path("/work/shared/data/cdiscpilot01")
+    if not src.is_dir():
+        pytest.skip(f"{src}: the CDISC pilot SDTM files are not on this machine")
+    tables = {d: pl.from_pandas(pyreadstat.read_xport(str(src / f"{d}.xpt"))[0]) for d in ("dm", "ae", "ex", "ds")}
+    adam = derive_adam(tables, efficacy_day=182)
+    d = dict(disposition_table(adam).rows)
+    # CDISC Pilot 01 safety population: placebo 86, xanomeline high dose 84, low dose 84 (the column headers of the
+    # pilot's Table 14-1.02 "Summary of End of Study Data", Total N=254, as mocked in PHUSE/tfrmt examples)
+    assert d["Treated (safety population)"] == ("86 (100.0 %)", "84 (100.0 %)", "84 (100.0 %)")
+    # completers: counted here straight from the raw files (DS disposition events "COMPLETED" joined to DM arms)
+    ds, dm = tables["ds"], tables["dm"]
+    done = (ds.filter((pl.col("DSCAT") == "DISPOSITION EVENT") & (pl.col("DSDECOD") == "COMPLETED"))
+            .join(dm, on="USUBJID").group_by("ARMCD").len())
+    k = dict(done.iter_rows())
+    assert (k["Pbo"], k["Xan_Hi"], k["Xan_Lo"]) == (58, 27, 25)
+    assert d["Completed the study"] == ("58 (67.4 %)", "27 (32.1 %)", "25 (29.8 %)")
+    assert "Immunosuppression-free at last follow-up" not in d  # no CM domain: unknown, not reported
+    write_trial(tmp_path / "pilot", tables, {"source": "CDISCPILOT01"})
+    res = runner.invoke(app, ["report", str(tmp_path / "pilot"), "--efficacy-day", "182"])
+    assert res.exit_code == 0, res.output
+    html = (tmp_path / "pilot" / "report.html").read_text(encoding="utf-8")
+    assert "CDISCPILOT01: trial report" in html and "Xan_Hi (N=84)" in html

@@ -70,7 +70,8 @@ def derive_adae(ae: pl.DataFrame, adsl: pl.DataFrame, cm: pl.DataFrame | None = 
         .alias("TRTEMFL"),
         pl.when(pl.col("AEDECOD") == CRS_TERM).then(pl.lit("CRS"))
         .when(pl.col("AEDECOD") == ICANS_TERM).then(pl.lit("ICANS"))
-        .when(pl.col("AEBODSYS") == INFECTION_SOC).then(pl.lit("INFECTION")).otherwise(none_s).alias("AESICAT"))
+        .when(pl.col("AEBODSYS").str.to_lowercase() == INFECTION_SOC.lower()).then(pl.lit("INFECTION"))
+        .otherwise(none_s).alias("AESICAT"))
 
     # rescue drugs started during the episode
     if cm is not None and cm.height:

@@ -67,7 +67,8 @@ def derive_adsl(tables: dict[str, pl.DataFrame], *, efficacy_day: int, product: 
         * Immunosuppression (CM ``CMCAT`` IMMUNOSUPPRESSANT): ``ISENDDY`` = the last end day of a
           course started before infusion (0 when none was running), ``ISRSTDY`` = the first start
           after infusion; ``ISFRDUR = (ISRSTDY or LSTFUDY) - ISENDDY`` (≥ 0); ``ISFREEFL`` = Y
-          when no course is running at ``LSTFUDY``. CM is read as the complete medication log.
+          when no course is running at ``LSTFUDY``. CM is read as the complete medication log;
+          without a CM domain these four are null (unknown).
 
     Examples
     --------
@@ -168,4 +169,7 @@ def derive_adsl(tables: dict[str, pl.DataFrame], *, efficacy_day: int, product: 
             pl.max_horizontal(pl.coalesce(pl.col("ISRSTDY"), pl.col("LSTFUDY")) - pl.col("ISENDDY"), pl.lit(0.0))
         ).alias("ISFRDUR")).drop("_en", "_open", "_on")
     adsl = adsl.with_columns(pl.when(pl.col("SAFFL") == "Y").then(pl.col("ISENDDY")).alias("ISENDDY"))
+    if cm is None:  # no medication log: immunosuppression status unknown, not "free"
+        adsl = adsl.with_columns(pl.lit(None, pl.Float64).alias("ISENDDY"), pl.lit(None, pl.Float64).alias("ISRSTDY"),
+                                 pl.lit(None, pl.String).alias("ISFREEFL"), pl.lit(None, pl.Float64).alias("ISFRDUR"))
     return adsl.select(list(ADSL_LABELS))

@@ -273,9 +273,11 @@ def disposition_table(adam: AdamDatasets) -> SummaryTable:
     b.count("Efficacy-evaluable", flag("EFFFL"))
     b.count("Per-protocol", flag("PPROTFL"))
     b.count("Major protocol deviation", flag("MAJDVFL"))
-    b.count("Immunosuppression-free at last follow-up", flag("ISFREEFL"))
+    known = adsl.filter(pl.col("SAFFL") == "Y")["ISFREEFL"].drop_nulls().len() > 0  # no CM: status unknown
+    if known:
+        b.count("Immunosuppression-free at last follow-up", flag("ISFREEFL"))
     for col, label in (("LSTFUDY", "Follow-up, days, median (range)"),
-                       ("ISFRDUR", "Immunosuppression-free time, days, median (range)")):
+                       ("ISFRDUR", "Immunosuppression-free time, days, median (range)"))[: 2 if known else 1]:
         cells, nums = [], []
         for _a, subj in arms:
             x = np.array([by[u][col] for u in subj if by[u][col] is not None], float)
