@@ -213,3 +213,12 @@ def test_same_table_for_a_store_without_optional_domains(tiny_trial) -> None:
     assert t["CRS, any grade"] == ("2 (66.7 %)", "2 (100.0 %)")
     assert t["Prolonged cytopenia (grade ≥ 3 on day 28 or later)"] == ("0", "0")
     assert adam.adeff.height == 0 and adam.adpc.height == 0
+
+
+def test_deviation_table(adam, tiny_trial) -> None:
+    from cartlab.analysis import deviation_table
+
+    t = deviation_table(tiny_trial["dv"], adam)
+    # one major deviation, B2 (DL2)
+    assert dict(t.rows) == {"MAJOR — PRE-INFUSION SAFETY WINDOW": ("0", "1 (50.0 %)")}
+    assert deviation_table(tiny_trial["dv"].clear(), adam) is None

@@ -30,6 +30,7 @@ from ._common import day_from_infusion as day_from_infusion
 from ._common import km_median as km_median
 from ._tables import SummaryTable as SummaryTable
 from ._tables import bcell_table as bcell_table
+from ._tables import deviation_table as deviation_table
 from ._tables import disposition_table as disposition_table
 from ._tables import efficacy_table as efficacy_table
 from ._tables import fmt_pct as fmt_pct
@@ -40,6 +41,7 @@ __all__ = [
     "ADAE_LABELS", "ADEFF_LABELS", "ADLB_LABELS", "ADPC_LABELS", "ADSL_LABELS", "ADTTE_LABELS",
     "CYTOPENIA_PARAMS", "EFFICACY_PARAMS", "LABELS", "TTE_PARAMS", "AdamDatasets", "SummaryTable",
     "bcell_table", "clopper_pearson", "day_from_infusion", "derive_adae", "derive_adam", "derive_adeff",
-    "derive_adlb", "derive_adpc", "derive_adsl", "derive_adtte", "derive_param_cytopenia", "disposition_table",
+    "derive_adlb", "derive_adpc", "derive_adsl", "derive_adtte", "derive_param_cytopenia", "deviation_table",
+    "disposition_table",
     "efficacy_table", "fmt_pct", "km_median", "prednisolone_dose", "safety_table", "treated_arms",
 ]

@@ -77,9 +77,10 @@ def derive_adsl(tables: dict[str, pl.DataFrame], *, efficacy_day: int, product: 
     >>> ex = pl.DataFrame({"USUBJID": ["S-1"], "EXTRT": ["CAR-T"], "EXDOSE": [1e7], "EXDOSU": ["CELLS"]})
     >>> vs = pl.DataFrame({"USUBJID": ["S-1"], "VSTESTCD": ["WEIGHT"], "VSSTRESN": [50.0], "VSDY": [-28]})
     >>> lb = pl.DataFrame({"USUBJID": ["S-1"], "LBDY": [181]})
-    >>> adsl = derive_adsl({"dm": dm, "ex": ex, "vs": vs, "lb": lb}, efficacy_day=180)
-    >>> adsl.select("DOSEAKG", "LSTFUDY", "SAFFL", "EFFFL", "ISFRDUR").row(0)
-    (200000.0, 180.0, 'Y', 'Y', 180.0)
+    >>> cm = pl.DataFrame({"USUBJID": ["S-1"], "CMCAT": ["IMMUNOSUPPRESSANT"], "CMSTDY": [-300], "CMENDY": [30]})
+    >>> adsl = derive_adsl({"dm": dm, "ex": ex, "vs": vs, "lb": lb, "cm": cm}, efficacy_day=180)
+    >>> adsl.select("DOSEAKG", "LSTFUDY", "SAFFL", "EFFFL", "ISENDDY", "ISFRDUR").row(0)
+    (200000.0, 180.0, 'Y', 'Y', 29.0, 151.0)
     """
     dm = tables["dm"]
     require(dm, "DM", ["STUDYID", "USUBJID", "ARMCD", "ARM"])

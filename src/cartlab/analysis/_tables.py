@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 
 from ._adam import AdamDatasets
+from ._adeff import EFFICACY_PARAMS
 from ._common import NEUTROPENIA_TERM, THROMBOCYTOPENIA_TERM, clopper_pearson, km_median
 
 
@@ -174,8 +175,6 @@ def efficacy_table(adam: AdamDatasets, day: int) -> SummaryTable:
     b = _Builder("efficacy", f"Efficacy at day {day} after infusion (efficacy-evaluable population)", arms)
     v = _visit(adam.adeff, day)
     present = v["PARAMCD"].unique(maintain_order=True).to_list()
-    from ._adeff import EFFICACY_PARAMS
-
     for code, (label, kind) in EFFICACY_PARAMS.items():
         if code not in present:
             continue
@@ -289,4 +288,28 @@ def disposition_table(adam: AdamDatasets) -> SummaryTable:
     b.notes.append(f"{n_all} subjects in DM; {n_sf} not treated (screen failures or not infused). "
                    "Efficacy-evaluable: treated with follow-up to the primary efficacy day; per-protocol: "
                    "efficacy-evaluable without a major protocol deviation.")
+    return b.build()
+
+
+def deviation_table(deviations: pl.DataFrame | None, adam: AdamDatasets) -> SummaryTable | None:
+    """Subjects with a protocol deviation by dose level, one row per category and term; None when none.
+
+    ``deviations``: SDTM DV (``DVCAT``, ``DVDECOD`` or ``DVTERM``) and/or a compliance checker's
+    table (its ``CATEGORY`` and ``RULE`` columns), concatenated; rows are keyed by the first of
+    ``DVDECOD, DVTERM, CATEGORY, RULE`` present, with ``DVCAT`` in front when there is one.
+    """
+    if deviations is None or deviations.height == 0 or "USUBJID" not in deviations.columns:
+        return None
+    b = _Builder("deviations", "Protocol deviations (subjects with at least one)", treated_arms(adam.adsl))
+    term = next((c for c in ("DVDECOD", "DVTERM", "CATEGORY", "RULE") if c in deviations.columns), None)
+    cols = [c for c in ("DVCAT" if "DVCAT" in deviations.columns else None, term) if c]
+    if not cols:
+        b.count("Any deviation", set(deviations["USUBJID"].to_list()))
+        return b.build()
+    for key in deviations.select(cols).unique(maintain_order=True).rows():
+        sub = deviations
+        for c, v in zip(cols, key):
+            sub = sub.filter(pl.col(c).is_null() if v is None else pl.col(c) == v)
+        b.count(" — ".join("—" if k is None else str(k) for k in key), set(sub["USUBJID"].to_list()))
+    b.notes.append("Subjects with at least one deviation of the row's kind, n (%) of the arm's safety population.")
     return b.build()

@@ -10,8 +10,15 @@ import jinja2
 import polars as pl
 
 from .. import __version__
-from ..analysis import AdamDatasets, bcell_table, disposition_table, efficacy_table, safety_table
-from ..analysis._tables import SummaryTable, _Builder
+from ..analysis import (
+    AdamDatasets,
+    SummaryTable,
+    bcell_table,
+    deviation_table,
+    disposition_table,
+    efficacy_table,
+    safety_table,
+)
 from ..protocol import Protocol
 from ._figures import figures
 from ._replicates import efficacy_days, with_replicates
@@ -45,25 +52,6 @@ class _Section:
     tables: list[SummaryTable] = field(default_factory=list)
     figures: list[tuple[str, str]] = field(default_factory=list)
     paragraphs: list[str] = field(default_factory=list)
-
-
-def _deviation_table(deviations: pl.DataFrame | None, adam: AdamDatasets) -> tuple[SummaryTable | None, str]:
-    if deviations is None or deviations.height == 0:
-        return None, "No protocol deviations recorded."
-    from ..analysis import treated_arms
-
-    arms = treated_arms(adam.adsl)
-    b = _Builder("deviations", "Protocol deviations (subjects with at least one)", arms)
-    term = next((c for c in ("DVDECOD", "DVTERM", "CATEGORY", "RULE") if c in deviations.columns), None)
-    cat = "DVCAT" if "DVCAT" in deviations.columns else None
-    keys = deviations.select([c for c in (cat, term) if c]).unique(maintain_order=True).rows() if term else [()]
-    for key in keys:
-        sub = deviations
-        label = " — ".join(str(k) for k in key) or "Any deviation"
-        for c, v in zip([c for c in (cat, term) if c], key):
-            sub = sub.filter(pl.col(c) == v)
-        b.count(label, set(sub["USUBJID"].to_list()) if "USUBJID" in sub.columns else set())
-    return b.build(), f"{deviations.height} deviation record(s)."
 
 
 def render_report(adam: AdamDatasets, protocol: Protocol | None, *, provenance: dict[str, str],
@@ -151,7 +139,8 @@ def render_report(adam: AdamDatasets, protocol: Protocol | None, *, provenance: 
         for sec in sections[1:]:
             sec.tables = [with_replicates(t, replicate_stats, reported) for t in sec.tables]
     assert all(c in by_caption for s in sections for c, _ in s.figures)
-    dev_table, dev_text = _deviation_table(deviations, adam)
+    dev_table = deviation_table(deviations, adam)
+    dev_text = "No protocol deviations recorded." if dev_table is None else f"{deviations.height} deviation record(s)."
     sections.append(_Section("deviations", "Protocol deviations", [dev_table] if dev_table else [], [], [dev_text]))
     if sim_summary is not None and "replicate" in sim_summary.columns and sim_summary["replicate"].n_unique() > 1:
         sections.insert(1, _Section("replicates", "Replicated virtual trials",
