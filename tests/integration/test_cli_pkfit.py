@@ -73,7 +73,7 @@ def test_pk_adam_writes_adppk_and_adpp_then_refuses_without_overwrite(store: Pat
 
 
 def test_add_tables_failure_leaves_the_store_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from cartlab.io import _pkstore
+    from cartlab.io import _update
 
     dm = pl.DataFrame({"USUBJID": ["S1"]})
     write_trial(tmp_path / "t", {"dm": dm}, {"seed": "1"})
@@ -82,8 +82,8 @@ def test_add_tables_failure_leaves_the_store_as_it_was(tmp_path: Path, monkeypat
     def boom(con, name, frame):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(_pkstore, "_write_table", boom)
-    with pytest.raises(StoreError, match="adding tables failed.*the store is unchanged"):
+    monkeypatch.setattr(_update, "_write_table", boom)
+    with pytest.raises(StoreError, match="writing table 'adpp' failed.*nothing was changed"):
         add_tables(tmp_path / "t", {"adpp": pl.DataFrame({"AVAL": [1.0]})}, {})
     assert (tmp_path / "t" / "trial.duckdb").read_bytes() == raw
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t"]

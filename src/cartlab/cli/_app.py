@@ -91,6 +91,7 @@ def run_cmd(
     n: Annotated[int | None, typer.Option("--n", min=1, help="patients per arm (default: the protocol's)")] = None,
     replicates: Annotated[int, typer.Option(min=1, help="simulate this many trials of the protocol's size")] = 1,
     overwrite: Annotated[bool, typer.Option(help="replace an existing trial store")] = False,
+    report: Annotated[bool, typer.Option("--report", help="also derive ADaM and write DIR/report.html")] = False,
 ) -> None:
     """Simulate a virtual trial of PROTOCOL and write it as SDTM tables into a DuckDB trial store."""
     try:
@@ -101,6 +102,7 @@ def run_cmd(
         check_writable(out_dir, overwrite)
         endpoint, day = proto.endpoints.primary_efficacy, proto.endpoints.primary_day
         summaries = []
+        rep_stats = []  # with --report: each replicate's report-table figures
         first = None
         with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as bar:
@@ -109,12 +111,18 @@ def run_cmd(
                 trial = run_trial(proto, seed=seed, replicate=r)
                 s = summarize(trial.tables, endpoint, day).with_columns(pl.lit(r).alias("replicate"))
                 summaries.append(s)
+                if report and replicates > 1:
+                    from ._report import replicate_stats_of
+
+                    rep_stats.append(replicate_stats_of(trial.tables, proto).with_columns(pl.lit(r).alias("replicate")))
                 if first is None:
                     first = trial
                 bar.advance(task)
         assert first is not None
         tables = dict(first.tables)
         tables["sim_summary"] = pl.concat(summaries)
+        if rep_stats:
+            tables["rep_tables"] = pl.concat(rep_stats)
         prov = collect_provenance(seed=seed, inputs={"protocol": path}, extra={
             "command": "cartlab run", "protocol_file": str(path), "protocol_sha256": proto.sha256,
             "study_id": proto.trial.study_id, "replicates": replicates,
@@ -154,6 +162,12 @@ def run_cmd(
                       *[_fmt(s.filter(pl.col("arm") == a)[col][0], col) for a in arms])
     out.print(t)
     out.print(f"trial store: {written}", highlight=False)
+    if report:
+        from ._report import write_report
+
+        with _user_errors():
+            html, _n = write_report(out_dir)
+        out.print(f"report: {html}", highlight=False)
     if first.n_failed_solves:
         err.print(f"[yellow]warning:[/] {first.n_failed_solves} patient(s) failed to solve; see DS for reasons")
 

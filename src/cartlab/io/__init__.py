@@ -13,6 +13,10 @@ from .ingest import IngestResult as IngestResult
 from .ingest import export_sdtm as export_sdtm
 from .ingest import ingest_sdtm as ingest_sdtm
 from ._pkstore import add_tables as add_tables
+from ._adam_export import FORMATS as ADAM_FORMATS
+from ._adam_export import export_adam as export_adam
+from ._adam_export import xpt_names as xpt_names
+from ._update import update_trial as update_trial
 from .sbml import model_to_sbml as model_to_sbml
 from .store import (
     PROVENANCE_TABLE as PROVENANCE_TABLE,
@@ -25,6 +29,7 @@ from .store import (
 )
 
 __all__ = [
+    "ADAM_FORMATS",
     "DEFAULT_MAX_FILE_BYTES",
     "IngestError",
     "IngestResult",
@@ -34,6 +39,7 @@ __all__ = [
     "TrialStore",
     "add_tables",
     "check_writable",
+    "export_adam",
     "export_sdtm",
     "ingest_sdtm",
     "model_to_sbml",
@@ -41,5 +47,7 @@ __all__ = [
     "read_sdtm_dir",
     "read_sdtm_file",
     "store_path",
+    "update_trial",
     "write_trial",
+    "xpt_names",
 ]

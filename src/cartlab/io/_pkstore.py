@@ -1,35 +1,19 @@
-"""Add derived tables (ADPPK, ADPP, ...) to an existing trial store, atomically.
-
-The trial directory is copied to a hidden sibling, the tables are written into the copy's DuckDB
-file (replacing same-named tables only when asked), the provenance record gains one row per table
-saying what wrote it, and the copy is swapped into place with the same atomic exchange that
-:func:`cartlab.io.write_trial` uses: a failure at any point leaves the store exactly as it was.
+"""Add derived tables (ADPPK, ADPP, ...) to an existing trial store, atomically, refusing to replace
+tables that are already there unless asked (:func:`cartlab.io.update_trial` does the write: a copy
+beside the trial, swapped in with the same atomic exchange as :func:`cartlab.io.write_trial`).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
 from .._core.errors import StoreError
-from .store import (
-    PROVENANCE_TABLE,
-    STORE_FILENAME,
-    _fsync_path,
-    _install,
-    _quote,
-    _remove_stale_siblings,
-    _sibling,
-    _validate_tables,
-    _write_table,
-    open_trial,
-    store_path,
-)
+from ._update import update_trial
+from .store import _validate_tables, open_trial, store_path
 
 
 def add_tables(store: str | os.PathLike[str], tables: Mapping[str, pl.DataFrame], provenance: Mapping[str, str],
@@ -83,27 +67,4 @@ def add_tables(store: str | os.PathLike[str], tables: Mapping[str, pl.DataFrame]
     if clash and not replace:
         raise StoreError(f"{shown}: the store already holds table(s) {', '.join(clash)}; "
                          "replace them with --overwrite (replace=True)")
-    target = Path(os.path.abspath(path.parent))
-    _remove_stale_siblings(target)
-    temp = _sibling(target, "partial")
-    try:
-        shutil.copytree(target, temp, symlinks=True)
-        with duckdb.connect(str(temp / STORE_FILENAME)) as con:
-            con.execute("SET preserve_insertion_order = true")
-            for name, frame in checked:
-                con.execute(f"DROP TABLE IF EXISTS {_quote(name)}")
-                _write_table(con, name, frame)
-            for key, value in provenance.items():
-                con.execute(f"DELETE FROM {PROVENANCE_TABLE} WHERE KEY = ?", [key])
-                con.execute(f"INSERT INTO {PROVENANCE_TABLE} VALUES (?, ?)", [key, value])
-            con.execute("CHECKPOINT")
-        _fsync_path(temp / STORE_FILENAME)
-        _fsync_path(temp)
-        _install(temp, target, shown, overwrite=True)
-    except (duckdb.Error, OSError) as exc:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise StoreError(f"{shown}: adding tables failed ({exc}); the store is unchanged") from exc
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
-    return target / STORE_FILENAME
+    return update_trial(path, dict(checked), provenance=provenance)

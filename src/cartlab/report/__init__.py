@@ -1,0 +1,20 @@
+"""Rendering of trial reports: tables, SVG figures and a self-contained HTML document.
+
+The report layer never reads the store: callers (the CLI) read it with :mod:`cartlab.io` and pass
+the frames in (``render_report(derive_adam(tables, …), protocol, …)``).
+"""
+
+from ._figures import MAX_LINES_PER_ARM as MAX_LINES_PER_ARM
+from ._figures import MAX_SWIMMERS as MAX_SWIMMERS
+from ._figures import figures as figures
+from ._html import METHODS as METHODS
+from ._html import render_report as render_report
+from ._replicates import REPORTED_ROWS as REPORTED_ROWS
+from ._replicates import efficacy_days as efficacy_days
+from ._replicates import replicate_stats as replicate_stats
+from ._replicates import with_replicates as with_replicates
+from ._tables import kinetics_table as kinetics_table
+from ._tables import replicate_table as replicate_table
+
+__all__ = ["MAX_LINES_PER_ARM", "MAX_SWIMMERS", "METHODS", "REPORTED_ROWS", "efficacy_days", "figures",
+           "kinetics_table", "render_report", "replicate_stats", "replicate_table", "with_replicates"]
