@@ -222,3 +222,25 @@ def test_deviation_table(adam, tiny_trial) -> None:
     # one major deviation, B2 (DL2)
     assert dict(t.rows) == {"MAJOR — PRE-INFUSION SAFETY WINDOW": ("0", "1 (50.0 %)")}
     assert deviation_table(tiny_trial["dv"].clear(), adam) is None
+
+
+def test_deviation_table_reads_a_protocol_check_beside_dv(adam, tiny_trial) -> None:
+    """Rows of cartlab.compliance's ``deviations`` table (SEVERITY, RULE) count as DVCAT, DVDECOD; a MAJOR
+    one there also sets ADSL MAJDVFL (and so removes the subject from the per-protocol population)."""
+    from cartlab.analysis import deviation_table
+    from cartlab.compliance import DEVIATIONS_SCHEMA
+
+    first = tiny_trial["dm"]["USUBJID"][0]
+    check = pl.DataFrame({"USUBJID": [first, first], "CATEGORY": ["ELIGIBILITY", "VISITS"],
+                          "RULE": ["ELIG-AGE", "VISIT-WINDOW"], "SEVERITY": ["MAJOR", "MINOR"], "DAY": [None, 28],
+                          "VALUE": ["80", None], "EXPECTED": ["age 18-65 years", None], "DESCRIPTION": ["", ""],
+                          "SOURCE": [None, None]}, schema=DEVIATIONS_SCHEMA)
+    both = pl.concat([tiny_trial["dv"], check], how="diagonal_relaxed")
+    rows = dict(deviation_table(both, adam).rows)
+    assert rows["MAJOR — PRE-INFUSION SAFETY WINDOW"] == ("0", "1 (50.0 %)")
+    arm = adam.adsl.filter(pl.col("USUBJID") == first)["ARMCD"][0]
+    col = 0 if arm == "DL1" else 1
+    assert rows["MAJOR — ELIG-AGE"][col].startswith("1 (") and rows["MINOR — VISIT-WINDOW"][col].startswith("1 (")
+    with_check = derive_adam({**tiny_trial, "deviations": check}, efficacy_day=180)
+    assert with_check.adsl.filter(pl.col("USUBJID") == first)["MAJDVFL"][0] == "Y"
+    assert adam.adsl.filter(pl.col("USUBJID") == first)["MAJDVFL"][0] == "N"

@@ -62,7 +62,8 @@ def derive_adsl(tables: dict[str, pl.DataFrame], *, efficacy_day: int, product: 
         * ``LSTFUDY`` = last study day with any record, as days from infusion (infusion = 0).
         * ``SAFFL`` = Y when the subject was infused (a CAR-T EX record, or ``RFXSTDTC``).
         * ``EFFFL`` = Y when ``SAFFL`` and ``LSTFUDY >= efficacy_day``.
-        * ``MAJDVFL`` = Y when DV holds a deviation with ``DVCAT`` MAJOR; ``PPROTFL`` = ``EFFFL``
+        * ``MAJDVFL`` = Y when DV holds a deviation with ``DVCAT`` MAJOR or a ``deviations`` table (the
+          protocol checks of :mod:`cartlab.compliance`) one with ``SEVERITY`` MAJOR; ``PPROTFL`` = ``EFFFL``
           and no major deviation.
         * Immunosuppression (CM ``CMCAT`` IMMUNOSUPPRESSANT): ``ISENDDY`` = the last end day of a
           course started before infusion (0 when none was running), ``ISRSTDY`` = the first start
@@ -130,12 +131,13 @@ def derive_adsl(tables: dict[str, pl.DataFrame], *, efficacy_day: int, product: 
 
     # populations
     infused = pl.col("_inf").fill_null(False) | pl.col("TRTSDT").is_not_null()
-    dv = tables.get("dv")
-    if dv is not None and dv.height and "DVCAT" in dv.columns:
-        major = dv.filter(pl.col("DVCAT").str.to_uppercase() == "MAJOR").select("USUBJID").unique().with_columns(
-            pl.lit("Y").alias("MAJDVFL"))
-    else:
-        major = pl.DataFrame(schema={"USUBJID": pl.String, "MAJDVFL": pl.String})
+    # major deviations: the site's DV record (DVCAT) and a protocol check's table (SEVERITY, cartlab.compliance)
+    majors = [pl.DataFrame(schema={"USUBJID": pl.String})]
+    for name, col in (("dv", "DVCAT"), ("deviations", "SEVERITY")):
+        t = tables.get(name)
+        if t is not None and t.height and col in t.columns:
+            majors.append(t.filter(pl.col(col).str.to_uppercase() == "MAJOR").select(pl.col("USUBJID").cast(pl.String)))
+    major = pl.concat(majors).unique().with_columns(pl.lit("Y").alias("MAJDVFL"))
     adsl = adsl.join(major, on="USUBJID", how="left").with_columns(
         pl.col("MAJDVFL").fill_null("N"),
         pl.when(infused).then(pl.lit("Y")).otherwise(pl.lit("N")).alias("SAFFL"))

@@ -294,12 +294,18 @@ def disposition_table(adam: AdamDatasets) -> SummaryTable:
 def deviation_table(deviations: pl.DataFrame | None, adam: AdamDatasets) -> SummaryTable | None:
     """Subjects with a protocol deviation by dose level, one row per category and term; None when none.
 
-    ``deviations``: SDTM DV (``DVCAT``, ``DVDECOD`` or ``DVTERM``) and/or a compliance checker's
-    table (its ``CATEGORY`` and ``RULE`` columns), concatenated; rows are keyed by the first of
-    ``DVDECOD, DVTERM, CATEGORY, RULE`` present, with ``DVCAT`` in front when there is one.
+    ``deviations``: SDTM DV (``DVCAT``, ``DVDECOD`` or ``DVTERM``) and/or the ``deviations`` table of
+    :func:`cartlab.compliance.check_compliance` (its ``SEVERITY`` read as ``DVCAT``, its ``RULE`` as
+    ``DVDECOD``), concatenated; rows are keyed by ``DVCAT`` and the first of ``DVDECOD, DVTERM,
+    CATEGORY`` present.
     """
     if deviations is None or deviations.height == 0 or "USUBJID" not in deviations.columns:
         return None
+    # a checker's rows carry SEVERITY and RULE where DV carries DVCAT and DVDECOD: one pair of columns
+    for dv_col, check_col in (("DVCAT", "SEVERITY"), ("DVDECOD", "RULE")):
+        if check_col in deviations.columns:
+            merged = pl.coalesce(dv_col, check_col) if dv_col in deviations.columns else pl.col(check_col)
+            deviations = deviations.with_columns(merged.alias(dv_col)).drop(check_col)
     b = _Builder("deviations", "Protocol deviations (subjects with at least one)", treated_arms(adam.adsl))
     term = next((c for c in ("DVDECOD", "DVTERM", "CATEGORY", "RULE") if c in deviations.columns), None)
     cols = [c for c in ("DVCAT" if "DVCAT" in deviations.columns else None, term) if c]

@@ -38,6 +38,16 @@ def _load(store: Path, efficacy_day: int | None):
         raise CartlabError(f"{store}: the store has no DM domain (it holds: {', '.join(names) or 'nothing'}); "
                            "a report starts from DM")
     day = protocol.endpoints.primary_day if protocol is not None and efficacy_day is None else (efficacy_day or 180)
+    if protocol is not None and "deviations" not in names:
+        # no stored check (a simulated trial): run the protocol's checks now, as `cartlab check` does;
+        # criteria the data cannot assess are not deviations
+        from ..compliance import check_compliance
+
+        found = check_compliance(tables, protocol).filter(pl.col("SEVERITY") != "NOT ASSESSABLE")
+        tables["deviations"] = found
+        devs.append(found)
+    elif "deviations" in names:
+        tables["deviations"] = devs[-1]
     deviations = pl.concat(devs, how="diagonal_relaxed") if devs else None
     return tables, prov, sim, deviations, protocol, day, reps
 
