@@ -244,3 +244,21 @@ def test_deviation_table_reads_a_protocol_check_beside_dv(adam, tiny_trial) -> N
     with_check = derive_adam({**tiny_trial, "deviations": check}, efficacy_day=180)
     assert with_check.adsl.filter(pl.col("USUBJID") == first)["MAJDVFL"][0] == "Y"
     assert adam.adsl.filter(pl.col("USUBJID") == first)["MAJDVFL"][0] == "N"
+
+
+def test_adeff_haq_di_from_the_twenty_items(tiny_trial) -> None:
+    """HAQ-DI (no aids) = mean of the 8 category maxima (Bruce & Fries, J Rheumatol 2003;30:167; Stanford
+    item order 2, 2, 3, 2, 3, 2, 3, 3 items per category). Items HAQ08/HAQ09 (walking) = 2 and HAQ15 (grip)
+    = 3, all others 0: categories 0,0,0,2,0,0,3,0 -> 5/8 = 0.625 at day 29; baseline (day -28) all 0."""
+    first = tiny_trial["dm"]["USUBJID"][0]
+    rows = []
+    for dy, items in ((-28, {}), (29, {"HAQ08": 2.0, "HAQ09": 2.0, "HAQ15": 3.0})):
+        for k in range(20):
+            code = f"HAQ{k + 1:02d}"
+            rows.append({"USUBJID": first, "QSCAT": "HAQ-DI", "QSTESTCD": code, "QSSTRESN": items.get(code, 0.0),
+                         "QSDY": dy})
+    qs = pl.concat([tiny_trial["qs"], pl.DataFrame(rows)], how="diagonal_relaxed")
+    adam = derive_adam({**tiny_trial, "qs": qs}, efficacy_day=180)
+    h = adam.adeff.filter((pl.col("PARAMCD") == "HAQDI") & (pl.col("USUBJID") == first)).sort("ADY")
+    assert h["AVAL"].to_list() == [0.0, 0.625]
+    assert h["CHG"].to_list()[-1] == 0.625

@@ -14,6 +14,7 @@ from ..instruments import (
     compute_doris_remission,
     compute_lldas,
     derive_criss,
+    derive_haq_di,
     derive_mmt8,
     derive_mrss,
     derive_sledai2k,
@@ -41,6 +42,7 @@ EFFICACY_PARAMS: dict[str, tuple[str, str]] = {
     "MMT8": ("MMT-8 (0-150)", "CONT"), "CK": ("Creatine kinase (U/L)", "CONT"),
     "TIS": ("Total Improvement Score (0-100)", "CONT"),
     "TISMM": ("TIS moderate or major improvement (>= 40)", "RESP"),
+    "HAQDI": ("HAQ Disability Index, without aids (0-3)", "CONT"),
 }
 
 #: prednisolone-equivalent factor per mg of each glucocorticoid (CM CMTRT, upper case): equipotent
@@ -147,7 +149,8 @@ def derive_adeff(tables: dict[str, pl.DataFrame], adsl: pl.DataFrame) -> tuple[p
 
     Parameters are derived wherever their records exist, whatever the indication: SLE
     (QSCAT ``SLEDAI-2K``): SLEDAI2K, CSLEDAI, PGA, DORIS, LLDAS, RENALCR; SSc (QSCAT ``MRSS``):
-    MRSS, FVCPP (RE), CRISS; IIM (QSCAT ``MMT-8``): MMT8, CK (LB), TIS, TISMM. Scores come from
+    MRSS, FVCPP (RE), CRISS; IIM (QSCAT ``MMT-8``): MMT8, CK (LB), TIS, TISMM; any indication (QSCAT
+    ``HAQ-DI``): HAQDI from the 20 items (``derive_haq_di``, without the aids correction). Scores come from
     :mod:`cartlab.instruments` (``derive_sledai2k``, ``derive_mrss``, ``derive_mmt8``,
     ``derive_tis``, ``derive_criss``, ``compute_doris_remission``, ``compute_lldas``,
     ``RenalResponseRule``); assessments with an instrument finding get a null value and the
@@ -206,6 +209,11 @@ def derive_adeff(tables: dict[str, pl.DataFrame], adsl: pl.DataFrame) -> tuple[p
                                           pl.col("TISCAT").alias("AVALC"), pl.lit("TIS").alias("PARAMCD")))
                     parts.append(_resp(t.with_columns(pl.col("TISCAT").is_in(["moderate", "major"]).alias("F")),
                                        "TISMM", "DY", "F"))
+        if "HAQ-DI" in cats:
+            # scored from the 20 items by the instruments layer, not read from a derived HAQDI record
+            h, f = derive_haq_di(qs)
+            finds.append(tag_findings(f, "ADEFF"))
+            parts.append(_cont(h, "HAQDI", "QSDY", "HAQDI"))
     schema = {"USUBJID": pl.String, "ADY": pl.Int64, "AVAL": pl.Float64, "AVALC": pl.String, "PARAMCD": pl.String}
     df = pl.concat([p.cast(schema) for p in parts]) if parts else pl.DataFrame(schema=schema)
     df = df.join(adsl.filter(pl.col("SAFFL") == "Y").select("STUDYID", "USUBJID", "ARMCD"), on="USUBJID", how="inner")
