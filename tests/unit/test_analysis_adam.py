@@ -262,3 +262,28 @@ def test_adeff_haq_di_from_the_twenty_items(tiny_trial) -> None:
     h = adam.adeff.filter((pl.col("PARAMCD") == "HAQDI") & (pl.col("USUBJID") == first)).sort("ADY")
     assert h["AVAL"].to_list() == [0.0, 0.625]
     assert h["CHG"].to_list()[-1] == 0.625
+
+
+def test_adeff_sri4_from_bilag_grades(tiny_trial) -> None:
+    """SRI-4 (Furie RA et al. Arthritis Rheum 2009;61:1143): SLEDAI-2K reduction >= 4, no new BILAG-2004 A
+    and at most one new B, PGA worsening < 0.3. Tiny trial at day 181 (SLEDAI-2K/PGA from conftest):
+    A1 14 -> 2, PGA 2.0 -> 0.3, no new grade: responder. A2 10 -> 4 (reduction 6), PGA 1.5 -> 1.0, but
+    two domains go E -> B (two new B): non-responder. B1 8 -> 0, PGA 1.8 -> 0.2, one new B: responder.
+    B2 6 -> 6 (no reduction): non-responder."""
+    domains = ("CON", "MUC", "NEU", "MUS", "CAR", "GAS", "OPH", "REN", "HAE")
+    base = {"A1": {"MUS": "A", "MUC": "B", "REN": "A"}, "A2": {"MUS": "B", "MUC": "B", "REN": "A"},
+            "B1": {"MUS": "A", "MUC": "B"}, "B2": {"MUC": "B", "REN": "A"}}
+    follow = {"A1": {"MUS": "D", "MUC": "D", "REN": "D"}, "A2": {"MUS": "B", "CON": "B", "HAE": "B", "REN": "D"},
+              "B1": {"MUS": "D", "MUC": "D", "CAR": "B"}, "B2": {"MUC": "B", "REN": "A"}}
+    rows = []
+    for day, grades in ((-28, base), (181, follow)):
+        for u, g in grades.items():
+            for d in domains:
+                rows.append({"USUBJID": u, "QSCAT": "BILAG-2004", "QSTESTCD": f"BILAG{d}", "QSSTRESC": g.get(d, "E"),
+                             "QSDY": day})
+    qs = pl.concat([tiny_trial["qs"], pl.DataFrame(rows)], how="diagonal_relaxed")
+    adam = derive_adam({**tiny_trial, "qs": qs}, efficacy_day=180)
+    sri = adam.adeff.filter((pl.col("PARAMCD") == "SRI4") & (pl.col("ADY") == 181)).sort("USUBJID")
+    assert dict(zip(sri["USUBJID"], sri["AVAL"])) == {"A1": 1.0, "A2": 0.0, "B1": 1.0, "B2": 0.0}
+    # without BILAG grades (the tiny trial as built), SRI-4 is not derived rather than guessed
+    assert derive_adam(tiny_trial, efficacy_day=180).adeff.filter(pl.col("PARAMCD") == "SRI4").height == 0

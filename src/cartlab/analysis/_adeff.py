@@ -12,6 +12,7 @@ from ..instruments import (
     SLEDAI2K_DESCRIPTORS,
     SLEDAI2K_TESTCD,
     compute_doris_remission,
+    compute_sri,
     compute_lldas,
     derive_criss,
     derive_haq_di,
@@ -20,7 +21,7 @@ from ..instruments import (
     derive_sledai2k,
     derive_tis,
 )
-from ..instruments._sle import SLEDAI2K_ORGAN_GROUPS
+from ..instruments._sle import BILAG2004_DOMAINS, SLEDAI2K_ORGAN_GROUPS
 from ._common import day_from_infusion, empty_findings, tag_findings
 
 ADEFF_LABELS: dict[str, str] = {
@@ -35,6 +36,7 @@ ADEFF_LABELS: dict[str, str] = {
 EFFICACY_PARAMS: dict[str, tuple[str, str]] = {
     "SLEDAI2K": ("SLEDAI-2K (0-105)", "CONT"), "CSLEDAI": ("Clinical SLEDAI (0-101)", "CONT"),
     "PGA": ("Physician Global Assessment (0-3)", "CONT"),
+    "SRI4": ("SLE Responder Index 4 (Furie 2009)", "RESP"),
     "DORIS": ("DORIS 2021 remission", "RESP"), "LLDAS": ("LLDAS (Franklyn 2016)", "RESP"),
     "RENALCR": ("Complete renal response (UPCR < 0.5 g/g)", "RESP"),
     "MRSS": ("Modified Rodnan skin score (0-51)", "CONT"), "FVCPP": ("FVC % predicted", "CONT"),
@@ -129,6 +131,9 @@ def _sle(tables: dict[str, pl.DataFrame]) -> tuple[list[pl.DataFrame], list[pl.D
                               organ["cardiopulmonary"], organ["vasculitis"], organ["fever"], no, no, new,
                               pga_v, pred, np.ones(len(now), bool))
         parts.append(_resp(vis.with_columns(pl.Series("F", lldas)), "LLDAS", "QSDY", "F"))
+        sri = _sri4(qs, tables.get("cm"), vis)
+        if sri is not None:
+            parts.append(_resp(sri, "SRI4", "QSDY", "F"))
     if lb is not None and lb.height:
         upcr = (lb.filter((pl.col("LBTESTCD") == "PROTCRT") & pl.col("LBSTRESN").is_not_null())
                 .select("USUBJID", "LBDY", "LBSTRESN").sort("USUBJID", "LBDY"))
@@ -138,6 +143,38 @@ def _sle(tables: dict[str, pl.DataFrame]) -> tuple[list[pl.DataFrame], list[pl.D
             ok = RENAL_RULE.evaluate(np.round(ln["LBSTRESN"].to_numpy(), 3))
             parts.append(_resp(ln.with_columns(pl.Series("F", ok)), "RENALCR", "LBDY", "F"))
     return parts, finds
+
+
+def _sri4(qs: pl.DataFrame, cm: pl.DataFrame | None, vis: pl.DataFrame) -> pl.DataFrame | None:
+    """SRI-4 at every post-infusion visit with SLEDAI-2K, PGA and all nine BILAG-2004 domain grades, against
+    the last such visit before Day 1; intercurrent event = immunosuppression restarted after infusion on or
+    before the visit (composite strategy: a non-responder). None when no BILAG-2004 grades are recorded."""
+    code_of = {f"BILAG{d[:3].upper()}": d for d in BILAG2004_DOMAINS}
+    b = qs.filter((pl.col("QSCAT") == "BILAG-2004") & pl.col("QSTESTCD").is_in(list(code_of)))
+    if b.height == 0:
+        return None
+    wide = (b.select("USUBJID", "QSDY", pl.col("QSTESTCD").replace_strict(code_of).alias("DOM"), "QSSTRESC")
+            .pivot(on="DOM", index=["USUBJID", "QSDY"], values="QSSTRESC", aggregate_function="last")
+            .drop_nulls([d for d in BILAG2004_DOMAINS if d in set(code_of.values())]))
+    if not set(BILAG2004_DOMAINS) <= set(wide.columns):
+        return None
+    v = vis.join(wide, on=["USUBJID", "QSDY"])
+    base = v.filter(pl.col("QSDY") < 1).sort("QSDY").group_by("USUBJID").last()
+    fu = v.filter(pl.col("QSDY") >= 1).join(base, on="USUBJID", suffix="_b")
+    if fu.height == 0:
+        return None
+    restart = pl.DataFrame(schema={"USUBJID": pl.String, "RESTART": pl.Int64})
+    if cm is not None and cm.height and {"CMCAT", "CMSTDY"} <= set(cm.columns):
+        restart = (cm.filter((pl.col("CMCAT") == "IMMUNOSUPPRESSANT") & (pl.col("CMSTDY") >= 1))
+                   .group_by("USUBJID").agg(pl.col("CMSTDY").min().cast(pl.Int64).alias("RESTART")))
+    fu = fu.join(restart, on="USUBJID", how="left")
+    event = (pl.col("RESTART").is_not_null() & (pl.col("RESTART") <= pl.col("QSDY"))).fill_null(False)
+    fu = fu.with_columns(event.alias("EVENT"))
+    ok = compute_sri(fu["SCORE_b"].to_numpy().astype(int), fu["SCORE"].to_numpy().astype(int),
+                     np.round(fu["PGA_b"].to_numpy(), 2), np.round(fu["PGA"].to_numpy(), 2),
+                     fu.select([f"{d}_b" for d in BILAG2004_DOMAINS]).to_numpy(),
+                     fu.select(list(BILAG2004_DOMAINS)).to_numpy(), fu["EVENT"].to_numpy(), threshold=4)
+    return fu.select("USUBJID", "QSDY").with_columns(pl.Series("F", np.asarray(ok, dtype=bool)))
 
 
 def _pairs_days(df: pl.DataFrame, day: str) -> list[int]:
@@ -169,8 +206,10 @@ def derive_adeff(tables: dict[str, pl.DataFrame], adsl: pl.DataFrame) -> tuple[p
     * TIS and CRISS are scored at every post-baseline visit against the last pre-infusion values
       (TIS: a baseline of 0 scores 0 points for that measure, as ``cartlab run`` does).
 
-    SRI-4 needs BILAG-2004 domain grades, which SDTM stores written by cartlab do not hold; it is
-    not derived.
+    * SRI4: at each post-infusion visit with SLEDAI-2K, PGA and the nine BILAG-2004 domain grades (QSCAT
+      ``BILAG-2004``, QSTESTCD ``BILAG`` + the domain's first three letters), against the last such visit
+      before Day 1 (``compute_sri``, threshold 4); immunosuppression restarted after infusion on or before
+      the visit is the intercurrent event (composite strategy: non-responder).
 
     Returns ``(adeff, findings)``.
     """

@@ -211,7 +211,8 @@ def efficacy_table(adam: AdamDatasets, day: int) -> SummaryTable:
     b.notes += [
         "Change from the last assessment before infusion. IQR: 25th to 75th percentile. Response rates: "
         "responders/assessed (%) [exact Clopper–Pearson 95 % CI]. Scores computed by cartlab.instruments "
-        "(SLEDAI-2K Gladman 2002; DORIS 2021; LLDAS Franklyn 2016; mRSS Clements 1995; ACR CRISS Khanna 2016; "
+        "(SLEDAI-2K Gladman 2002; SRI-4 Furie 2009 with BILAG-2004; DORIS 2021; LLDAS Franklyn 2016; "
+        "HAQ-DI Bruce & Fries 2003; mRSS Clements 1995; ACR CRISS Khanna 2016; "
         "MMT-8 and 2016 ACR/EULAR TIS Aggarwal 2017).",
     ]
     return b.build()

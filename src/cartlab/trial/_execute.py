@@ -95,8 +95,31 @@ _PRIOR_IST = {
     "IIM": ("METHOTREXATE", "AZATHIOPRINE", "MYCOPHENOLATE MOFETIL", "TACROLIMUS", "RITUXIMAB", "CYCLOPHOSPHAMIDE",
             "CICLOSPORIN"),
 }
-#: BILAG-2004 domains the virtual population may grade A (the others are not modelled, so not recorded)
-_BILAG_DOMAINS = ("MUCOCUTANEOUS", "MUSCULOSKELETAL", "CARDIORESPIRATORY", "RENAL")
+#: BILAG-2004 domains (Isenberg DA et al. Rheumatology 2005;44:902), recorded at every SLE assessment
+_BILAG_DOMAINS = ("CONSTITUTIONAL", "MUCOCUTANEOUS", "NEUROPSYCHIATRIC", "MUSCULOSKELETAL", "CARDIORESPIRATORY",
+                  "GASTROINTESTINAL", "OPHTHALMIC", "RENAL", "HAEMATOLOGICAL")
+#: the BILAG-2004 domain in which each SLE-attributed SLEDAI-2K descriptor is activity (serology has none;
+#: cutaneous vasculitis is scored in the mucocutaneous domain, retinal changes in the ophthalmic domain)
+_BILAG_OF_SLEDAI = {
+    "SEIZURE": "NEUROPSYCHIATRIC", "PSYCHOS": "NEUROPSYCHIATRIC", "OBS": "NEUROPSYCHIATRIC",
+    "VISUAL": "OPHTHALMIC", "CRANIAL": "NEUROPSYCHIATRIC", "HEADACHE": "NEUROPSYCHIATRIC", "CVA": "NEUROPSYCHIATRIC",
+    "VASCULIT": "MUCOCUTANEOUS", "ARTHRIT": "MUSCULOSKELETAL", "MYOSIT": "MUSCULOSKELETAL", "CASTS": "RENAL",
+    "HEMATUR": "RENAL", "PROTEIN": "RENAL", "PYURIA": "RENAL", "RASH": "MUCOCUTANEOUS", "ALOPEC": "MUCOCUTANEOUS",
+    "MUCOSAL": "MUCOCUTANEOUS", "PLEURIS": "CARDIORESPIRATORY", "PERICARD": "CARDIORESPIRATORY",
+    "FEVER": "CONSTITUTIONAL", "THROMBO": "HAEMATOLOGICAL", "LEUKOPEN": "HAEMATOLOGICAL",
+}
+
+
+def _bilag_grade(domain: str, a_at_baseline: bool, active: bool, seen: bool, baseline: bool) -> str:
+    """A virtual assessor's BILAG-2004 grade. The model decides which domains are A at screening (the
+    population's ``bilag_a_*``); afterwards a domain is A while one of its SLEDAI-2K descriptors is active
+    (baseline-A domains) or B (others: the model has no severity within a domain), D once activity has
+    gone from a domain that had it (improving/inactive, BILAG-2004 'D'), E if never involved."""
+    if baseline and a_at_baseline:
+        return "A"
+    if active:
+        return "A" if a_at_baseline else "B"
+    return "D" if (seen or a_at_baseline) else "E"
 
 
 def _eligible(protocol: Protocol, c: dict[str, float]) -> tuple[bool, str]:
@@ -309,12 +332,6 @@ def _sdtm(protocol: Protocol, subjects, screen_fail, sim: SimulationResult, inpu
             ds.add(STUDYID=study, DOMAIN="DS", USUBJID=uid, DSSEQ=3, DSTERM="PRE-INFUSION SAFETY CONFIRMED",
                    DSDECOD="PRE-INFUSION SAFETY CONFIRMED", DSCAT="PROTOCOL MILESTONE", DSSTDTC=_date(d0, -1),
                    DSSTDY=_dy(-1))
-        if ind == "SLE":
-            for dom in _BILAG_DOMAINS:
-                if c.get(f"bilag_a_{dom}", 0.0) > 0.0:
-                    qs.add(STUDYID=study, DOMAIN="QS", USUBJID=uid, QSCAT="BILAG-2004", QSTESTCD=f"BILAG{dom[:3]}",
-                           QSTEST=f"BILAG-2004 {dom.title()} Domain Grade", QSSTRESC="A", QSSTRESN=None, QSDRVFL=None,
-                           QSDTC=_date(d0, sch.screening_day), QSDY=_dy(sch.screening_day), VISIT="SCREENING")
         # background immunosuppression and its withdrawal / restart
         wd = protocol.immunosuppression.withdrawal_day
         restart = sim.ist_restart_day[i]
@@ -463,6 +480,7 @@ def _sdtm(protocol: Protocol, subjects, screen_fail, sim: SimulationResult, inpu
 
         # ---- disease assessments
         haq_profile = _haq_profile(rng) if ind in ("SSC", "IIM") else None
+        bilag_seen: set[str] = set()  # BILAG-2004 domains with SLE activity at an earlier assessment
         for d in sorted(dis_days):
             kpos = save_pos[d]
             dtc = _date(d0, d)
@@ -482,6 +500,7 @@ def _sdtm(protocol: Protocol, subjects, screen_fail, sim: SimulationResult, inpu
 
             if ind == "SLE":
                 kid = float(val("D_kid")[kpos])
+                active: set[str] = set()
                 for code, label, _w, organ, _f1, _f2 in SLEDAI_DESCRIPTORS:
                     attributed = True
                     if organ == "serology":
@@ -499,6 +518,13 @@ def _sdtm(protocol: Protocol, subjects, screen_fail, sim: SimulationResult, inpu
                     if present:
                         fa.add(STUDYID=study, DOMAIN="FA", USUBJID=uid, FATESTCD="ATTRIB", FATEST="Attribution",
                                FAOBJ=code, FASTRESC="SLE" if attributed else "NOT SLE", FADTC=dtc, FADY=_dy(d))
+                        if attributed and code in _BILAG_OF_SLEDAI:
+                            active.add(_BILAG_OF_SLEDAI[code])
+                for dom in _BILAG_DOMAINS:
+                    grade = _bilag_grade(dom, c.get(f"bilag_a_{dom}", 0.0) > 0.0, dom in active,
+                                         dom in bilag_seen, d == sch.screening_day)
+                    q("BILAG-2004", f"BILAG{dom[:3]}", f"BILAG-2004 {dom.title()} Domain Grade", 0, text=grade)
+                bilag_seen |= active | {dom for dom in _BILAG_DOMAINS if c.get(f"bilag_a_{dom}", 0.0) > 0.0}
                 q("PGA", "PGA", "Physician Global Assessment (0-3)",
                   round(float(np.clip(c["pga"] * act + 0.15 * rng.standard_normal(), 0, 3)), 2))
             elif ind == "SSC":
