@@ -287,3 +287,20 @@ def test_adeff_sri4_from_bilag_grades(tiny_trial) -> None:
     assert dict(zip(sri["USUBJID"], sri["AVAL"])) == {"A1": 1.0, "A2": 0.0, "B1": 1.0, "B2": 0.0}
     # without BILAG grades (the tiny trial as built), SRI-4 is not derived rather than guessed
     assert derive_adam(tiny_trial, efficacy_day=180).adeff.filter(pl.col("PARAMCD") == "SRI4").height == 0
+
+
+def test_adeff_tis_categories_partition_the_responders() -> None:
+    """2016 ACR/EULAR TIS (Aggarwal R et al. Arthritis Rheumatol 2017;69:898): moderate 40 to < 60, major
+    >= 60; on a simulated IIM trial every TIS record is in exactly the flags its score implies."""
+    from cartlab.protocol import load_protocol, resolve_protocol
+    from cartlab.trial import run_trial
+
+    tables = run_trial(load_protocol(resolve_protocol("breakfree1-iim")).with_arm_sizes(4), seed=2).tables
+    e = derive_adam(tables, efficacy_day=180).adeff
+    wide = (e.filter(pl.col("PARAMCD").is_in(["TIS", "TISMM", "TISMOD", "TISMAJ"]))
+            .pivot(on="PARAMCD", index=["USUBJID", "ADY"], values="AVAL"))
+    assert wide.height > 0
+    tis = wide["TIS"].to_numpy()
+    assert (wide["TISMAJ"].to_numpy() == (tis >= 60)).all()
+    assert (wide["TISMOD"].to_numpy() == ((tis >= 40) & (tis < 60))).all()
+    assert (wide["TISMM"].to_numpy() == wide["TISMOD"].to_numpy() + wide["TISMAJ"].to_numpy()).all()

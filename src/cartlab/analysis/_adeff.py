@@ -44,6 +44,8 @@ EFFICACY_PARAMS: dict[str, tuple[str, str]] = {
     "MMT8": ("MMT-8 (0-150)", "CONT"), "CK": ("Creatine kinase (U/L)", "CONT"),
     "TIS": ("Total Improvement Score (0-100)", "CONT"),
     "TISMM": ("TIS moderate or major improvement (>= 40)", "RESP"),
+    "TISMOD": ("TIS moderate improvement (40 to < 60)", "RESP"),
+    "TISMAJ": ("TIS major improvement (>= 60)", "RESP"),
     "HAQDI": ("HAQ Disability Index, without aids (0-3)", "CONT"),
 }
 
@@ -186,7 +188,7 @@ def derive_adeff(tables: dict[str, pl.DataFrame], adsl: pl.DataFrame) -> tuple[p
 
     Parameters are derived wherever their records exist, whatever the indication: SLE
     (QSCAT ``SLEDAI-2K``): SLEDAI2K, CSLEDAI, PGA, DORIS, LLDAS, RENALCR; SSc (QSCAT ``MRSS``):
-    MRSS, FVCPP (RE), CRISS; IIM (QSCAT ``MMT-8``): MMT8, CK (LB), TIS, TISMM; any indication (QSCAT
+    MRSS, FVCPP (RE), CRISS; IIM (QSCAT ``MMT-8``): MMT8, CK (LB), TIS, TISMM, TISMOD, TISMAJ; any indication (QSCAT
     ``HAQ-DI``): HAQDI from the 20 items (``derive_haq_di``, without the aids correction). Scores come from
     :mod:`cartlab.instruments` (``derive_sledai2k``, ``derive_mrss``, ``derive_mmt8``,
     ``derive_tis``, ``derive_criss``, ``compute_doris_remission``, ``compute_lldas``,
@@ -248,6 +250,8 @@ def derive_adeff(tables: dict[str, pl.DataFrame], adsl: pl.DataFrame) -> tuple[p
                                           pl.col("TISCAT").alias("AVALC"), pl.lit("TIS").alias("PARAMCD")))
                     parts.append(_resp(t.with_columns(pl.col("TISCAT").is_in(["moderate", "major"]).alias("F")),
                                        "TISMM", "DY", "F"))
+                    for code, cat in (("TISMOD", "moderate"), ("TISMAJ", "major")):
+                        parts.append(_resp(t.with_columns((pl.col("TISCAT") == cat).alias("F")), code, "DY", "F"))
         if "HAQ-DI" in cats:
             # scored from the 20 items by the instruments layer, not read from a derived HAQDI record
             h, f = derive_haq_di(qs)

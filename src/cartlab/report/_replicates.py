@@ -24,11 +24,13 @@ REPORTED_ROWS: dict[str, tuple[str, str]] = {
     "fvc_pct_pred_relative_change_median": ("efficacy", "FVC % predicted: median relative change, % (IQR)"),
     "doris_remission": ("efficacy", "DORIS 2021 remission"),
     "tis_moderate_or_major": ("efficacy", "TIS moderate or major improvement (>= 40)"),
+    "tis_moderate": ("efficacy", "TIS moderate improvement (40 to < 60)"),
+    "tis_major": ("efficacy", "TIS major improvement (>= 60)"),
     "complete_renal_response": ("efficacy", "Complete renal response (UPCR < 0.5 g/g)"),
 }
 #: metrics whose reported value is a fraction shown as a percentage in the tables
 _RATES = {"crs_any", "crs_grade3plus", "icans_any", "icans_grade3plus", "neutropenia_grade3plus", "doris_remission",
-          "tis_moderate_or_major", "complete_renal_response", "mmt8_relative_change_median",
+          "tis_moderate_or_major", "tis_moderate", "tis_major", "complete_renal_response", "mmt8_relative_change_median",
           "fvc_pct_pred_relative_change_median"}
 
 
