@@ -7,3 +7,4 @@ __all__ = ["app", "main"]
 
 from . import _ingest as _ingest  # noqa: E402,F401  (registers ingest, check, export sdtm)
 from . import _pkfit as _pkfit  # noqa: E402,F401  (registers pk fit / pk adam on the pk sub-app)
+from . import _design2 as _design2  # noqa: E402,F401  (registers the design sub-app: BOIN, 3+3, BOIN12)
