@@ -206,3 +206,21 @@ def test_model_informed_scenario_with_boin12() -> None:
     assert "BOIN12 operating characteristics: 200 trials" in res.output and "true P(response)" in res.output
     res = runner.invoke(app, ["design", "scenario", "breakfree1-sle", "--doses", "5e6", "--response-day", "91"])
     assert res.exit_code == 1 and "--response-day must be a disease-assessment day" in res.output
+
+
+def test_run_a_protocol_with_a_design_escalates_then_expands(tmp_path) -> None:
+    """`cartlab run` on the shipped escalation example: Part A by BOIN, Part B at the selected dose,
+    both stored with the SDTM tables."""
+    from cartlab.io import open_trial
+
+    res = runner.invoke(app, ["run", "breakfree1-sle-escalation", "--out", str(tmp_path / "esc"), "--seed", "7"],
+                        terminal_width=200)
+    assert res.exit_code == 0, res.output
+    assert "Part A: dose escalation" in res.output and "Part A: selected dose level" in res.output
+    with open_trial(tmp_path / "esc") as st:
+        tables = st.tables()
+        assert "escalation" in tables and "escalation_decisions" in tables
+        esc = st.read("escalation")
+        dm = st.read("dm")
+    assert set(esc["PART"].to_list()) <= {"A", "B"}
+    assert sorted(esc["USUBJID"].to_list()) == sorted(dm.filter(dm["RFXSTDTC"].is_not_null())["USUBJID"].to_list())

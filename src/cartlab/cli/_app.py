@@ -135,7 +135,7 @@ def run_cmd(
     t = Table(title=title, caption=f"primary: {label} at day {day}; seed {seed}"
               + (f"; median [90 % interval] of {replicates} replicate trials" if replicates > 1 else ""))
     t.add_column("figure")
-    arms = [a.code for a in proto.arms]
+    arms = [a.code for a in proto.arms if any((s["arm"] == a.code).any() for s in summaries)]  # [design]: treated levels
     for a in arms:
         t.add_column(a, justify="right")
     if replicates > 1:
@@ -153,6 +153,10 @@ def run_cmd(
             t.add_row(name if col != "primary" else label,
                       *[_fmt(s.filter(pl.col("arm") == a)[col][0], col) for a in arms])
     out.print(t)
+    if "escalation_decisions" in first.tables:
+        from ._design2 import print_escalation
+
+        print_escalation(first.tables)
     out.print(f"trial store: {written}", highlight=False)
     if first.n_failed_solves:
         err.print(f"[yellow]warning:[/] {first.n_failed_solves} patient(s) failed to solve; see DS for reasons")

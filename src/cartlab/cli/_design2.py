@@ -378,3 +378,24 @@ def design_scenario_cmd(
         out.print(oc.summary(), highlight=False)
     elif key == "boin12":
         err.print("note: add --target and --lower-e to simulate BOIN12 on this scenario", highlight=False)
+
+
+def print_escalation(tables: dict[str, pl.DataFrame]) -> None:
+    """The Part A decisions and the Part B expansion of a trial run from a protocol's ``[design]``."""
+    dec = tables["escalation_decisions"]
+    pts = tables["escalation"]
+    t = Table(title="Part A: dose escalation", caption="DLT = CRS or ICANS grade >= 3 within the DLT window")
+    for col in ("cohort", "dose level", "n at dose", "DLTs at dose", "responses at dose", "decision", "next"):
+        t.add_column(col, justify="right")
+    for r in dec.filter(pl.col("ACTION") != "select").iter_rows(named=True):
+        t.add_row(str(r["COHORT"]), f"{r['DOSE_LEVEL']} ({r['ARMCD']})", str(r["N_AT_DOSE"]), str(r["DLT_AT_DOSE"]),
+                  str(r["RESPONSE_AT_DOSE"]), r["ACTION"], "" if r["NEXT_DOSE_LEVEL"] is None
+                  else str(r["NEXT_DOSE_LEVEL"]))
+    out.print(t)
+    sel = dec.filter(pl.col("ACTION") == "select").row(0, named=True)
+    part_b = pts.filter(pl.col("PART") == "B")
+    line = f"Part A: {sel['REASON']}"
+    if part_b.height:
+        line += (f"; Part B treated {part_b.height} at {sel['ARMCD']}: {int(part_b['DLT'].sum())} DLT(s), "
+                 f"{int(part_b['RESPONSE'].sum())} response(s)")
+    out.print(line, highlight=False)
