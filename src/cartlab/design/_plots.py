@@ -40,14 +40,15 @@ def plot_oc(oc: OperatingCharacteristics, path: str | Path) -> Path:
     out = Path(path)
     dose = np.arange(1, len(oc.truth) + 1)
     with matplotlib.rc_context({"svg.hashsalt": "cartlab-oc", "svg.fonttype": "none", "font.size": 9}):
-        fig = Figure(figsize=(9.0, 3.8), layout="constrained")
+        fig = Figure(figsize=(9.0, 4.0), layout="constrained")
         left, right = fig.subplots(1, 2)
         left.bar(dose, oc.p_select, color="#4C72B0", label="P(select)")
         left.plot(dose, oc.truth, "o-", color="#C44E52", label="true P(DLT)")
         if oc.truth_eff is not None:
             left.plot(dose, oc.truth_eff, "s--", color="#55A868", label="true P(response)")
         if oc.target is not None:
-            left.axhline(oc.target, color="#C44E52", lw=0.8, ls=":", label=f"target {oc.target:g}")
+            word = "DLT limit" if oc.design == "BOIN12" else "target"
+            left.axhline(oc.target, color="#C44E52", lw=0.8, ls=":", label=f"{word} {oc.target:g}")
         left.set_ylim(0, 1)
         left.set_xlabel("dose level")
         left.set_ylabel("probability")
@@ -69,8 +70,8 @@ def plot_oc(oc: OperatingCharacteristics, path: str | Path) -> Path:
         cap = (f"P(no selection) {oc.p_no_selection:.3f}; P(early stop) {oc.p_early_stop:.3f}; "
                f"mean patients {oc.mean_patients.sum():.1f}")
         if oc.cohorts is not None and oc.cohort_days is not None:
-            cap += (f"; mean duration {oc.duration_days.mean():.0f} days (one patient every {oc.accrual_days:g} d, "
-                    f"{oc.window_days:g}-d assessment per cohort)")
+            cap += (f"\nmean duration {oc.duration_days.mean():.0f} days (one patient every {oc.accrual_days:g} days, "
+                    f"{oc.window_days:g}-day assessment per cohort)")
         fig.suptitle(f"{oc.design} operating characteristics: {oc.ntrials} trials, seed {oc.seed}\n{cap}",
                      fontsize=9)
         fig.savefig(out, format="svg", metadata={"Date": None})
