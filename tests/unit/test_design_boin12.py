@@ -277,3 +277,12 @@ def test_plot_oc_writes_a_deterministic_svg(tmp_path) -> None:
     assert b"BOIN12 operating characteristics: 200 trials, seed 5" in a and b"true P(response)" in a
     with pytest.raises(SpecError, match="OperatingCharacteristics"):
         plot_oc("x", tmp_path / "c.svg")  # type: ignore[arg-type]
+
+
+def test_custom_boin_limits_reach_the_decision_kernel() -> None:
+    # a DLT limit of 0.8 needs phi2 < 1 given explicitly (1.4 x 0.8 >= 1); the kernel must use the design's
+    # boundaries, not recompute them from defaults. lambda_e for phi 0.8, phi1 0.6 (Liu & Yuan eq. 2):
+    # log(0.4/0.2) / log(0.8*0.4/(0.6*0.2)) = 0.6931/0.9808 = 0.7067
+    d = boin12_design(0.8, 0.25, phi1=0.6, phi2=0.9)
+    assert d.lambda_e == pytest.approx(0.7067, abs=1e-4) and (d.phi1, d.phi2) == (0.6, 0.9)
+    assert boin12_next_decision("1NEN", 3, d).next_dose == 2

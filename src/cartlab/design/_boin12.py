@@ -48,7 +48,15 @@ import polars as pl
 from scipy import stats
 
 from .._core.errors import DataValidationError, SpecError
-from ._boin import _boin_select, _boin_thresholds, _isotonic_minmax, _check_n_doses, _check_prob, boin_boundaries
+from ._boin import (
+    BoinBoundaries,
+    _boin_select,
+    _boin_thresholds,
+    _check_n_doses,
+    _check_prob,
+    _isotonic_minmax,
+    boin_boundaries,
+)
 from ._outcomes import Cohort12, Decision, parse_outcomes12
 
 
@@ -67,8 +75,8 @@ class Boin12Design:
     n_star, n_explore, n_earlystop
         Patients at a dose from which escalation needs p_T <= lambda_e; from which an untried higher
         dose is explored; at which the trial stops (None: only the maximum sample size stops it).
-    lambda_e, lambda_d
-        BOIN boundaries for ``target`` (phi1 = 0.6 target, phi2 = 1.4 target unless given).
+    phi1, phi2, lambda_e, lambda_d
+        BOIN limits and boundaries for ``target`` (phi1 = 0.6 target, phi2 = 1.4 target unless given).
     u_bar, u_b
         Utility of a dose at (phi_T, phi_E), and the benchmark ubar + (100 - ubar) / 2.
     """
@@ -84,6 +92,8 @@ class Boin12Design:
     n_star: int
     n_explore: int
     n_earlystop: int | None
+    phi1: float
+    phi2: float
     lambda_e: float
     lambda_d: float
     u_bar: float
@@ -185,7 +195,7 @@ def boin12_design(target: float, lower_e: float, *, u11: float = 60, u00: float 
     b = boin_boundaries(phi_t, phi1=phi1, phi2=phi2, cutoff_eli=c_t)
     d = Boin12Design(phi_t, phi_e, float(u11), float(u00), float(u10), float(u01), float(c_t), float(c_e),
                      int(n_star), int(n_explore), None if n_earlystop is None else int(n_earlystop),
-                     b.lambda_e, b.lambda_d, 0.0, 0.0)
+                     b.phi1, b.phi2, b.lambda_e, b.lambda_d, 0.0, 0.0)
     u_bar = float(d.utility(phi_t, phi_e))
     u_bar = round(u_bar, 10)
     return replace(d, u_bar=u_bar, u_b=u_bar + (100 - u_bar) / 2)
@@ -311,8 +321,7 @@ _GO, _STOP_NONE, _STOP_SAMPLE = 0, 1, 2
 def _b12_tables(design: Boin12Design, n_max: int) -> tuple[np.ndarray, ...]:
     """Per n = 0 … n_max: BOIN escalation / de-escalation / toxicity-closing DLT counts, and the largest
     response count that closes a dose for futility (-1 where none; n >= 3 only)."""
-    b = boin_boundaries(design.target, cutoff_eli=design.c_t)
-    b = type(b)(design.target, b.phi1, b.phi2, design.lambda_e, design.lambda_d, design.c_t)
+    b = BoinBoundaries(design.target, design.phi1, design.phi2, design.lambda_e, design.lambda_d, design.c_t)
     esc, de, eli = _boin_thresholds(b, n_max)
     fut = np.full(n_max + 1, -1, dtype=np.int64)
     for n in range(3, n_max + 1):
