@@ -285,4 +285,9 @@ def test_custom_boin_limits_reach_the_decision_kernel() -> None:
     # log(0.4/0.2) / log(0.8*0.4/(0.6*0.2)) = 0.6931/0.9808 = 0.7067
     d = boin12_design(0.8, 0.25, phi1=0.6, phi2=0.9)
     assert d.lambda_e == pytest.approx(0.7067, abs=1e-4) and (d.phi1, d.phi2) == (0.6, 0.9)
-    assert boin12_next_decision("1NEN", 3, d).next_dose == 2
+    # 1NNN: no DLT, no response -> escalation allowed; an untried dose has P(u > u_b) = 1 - u_b/100 under
+    # the beta(1, 1) prior (u_b = 61.5 here), more than dose 1's beta(1 + 1.2, 1 + 1.8) tail: escalate
+    d1 = boin12_next_decision("1NNN", 3, d)
+    assert d1.next_dose == 2 and "escalation allowed" in d1.reason
+    # ubar = 100*0.25*0.2 + 40*0.75*0.2 + 60*0.25*0.8 + 0 = 5 + 6 + 12 = 23; u_b = 23 + 77/2 = 61.5
+    assert d.u_b == 61.5
