@@ -147,3 +147,16 @@ def test_other_methods_replay(design: str) -> None:
         assert last is not None and last.action == "stop" and sel == last.mtd
         assert part_a.group_by("DOSE_LEVEL").len()["len"].max() <= 6
     assert pts.filter(pl.col("PART") == "B").height == (3 if sel is not None else 0)
+
+
+def test_dose_outcomes_rejects_bad_arguments(escalation_run) -> None:
+    from cartlab.trial import dose_outcomes
+
+    with pytest.raises(SpecError, match="indication must be one of SLE, SSC, IIM; got 'RA'"):
+        dose_outcomes(escalation_run.tables, "RA", 90)
+    with pytest.raises(SpecError, match="dlt_window_days must be an integer >= 1; got 0"):
+        dose_outcomes(escalation_run.tables, "SLE", 90, dlt_window_days=0)
+    # SLE response = SLEDAI-2K fall >= 4 (SRI-4 component); a day without assessment leaves everyone a
+    # non-responder (non-responder imputation)
+    out = dose_outcomes(escalation_run.tables, "SLE", 91)
+    assert out["RESPONSE"].sum() == 0 and out.height == escalation_run.tables["escalation"].height
