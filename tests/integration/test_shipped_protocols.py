@@ -23,6 +23,7 @@ from cartlab.protocol import (
 SHIPPED = (
     "breakfree1-iim",
     "breakfree1-sle",
+    "breakfree1-sle-escalation",  # breakfree1-sle's population and schedule run as a [design] escalation
     "breakfree1-ssc",
     "reset-myositis",
     "reset-sle",
@@ -34,7 +35,7 @@ def _load(name: str) -> Protocol:
     return load_protocol(resolve_protocol(name))
 
 
-def test_shipped_protocols_lists_all_six() -> None:
+def test_shipped_protocols_lists_all() -> None:
     listed = shipped_protocols()
     assert tuple(p.name for p in listed) == SHIPPED
     assert len({p.study_id for p in listed}) == len(SHIPPED)

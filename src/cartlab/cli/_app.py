@@ -143,7 +143,7 @@ def run_cmd(
     t = Table(title=title, caption=f"primary: {label} at day {day}; seed {seed}"
               + (f"; median [90 % interval] of {replicates} replicate trials" if replicates > 1 else ""))
     t.add_column("figure")
-    arms = [a.code for a in proto.arms]
+    arms = [a.code for a in proto.arms if any((s["arm"] == a.code).any() for s in summaries)]  # [design]: treated levels
     for a in arms:
         t.add_column(a, justify="right")
     if replicates > 1:
@@ -161,6 +161,10 @@ def run_cmd(
             t.add_row(name if col != "primary" else label,
                       *[_fmt(s.filter(pl.col("arm") == a)[col][0], col) for a in arms])
     out.print(t)
+    if "escalation_decisions" in first.tables:
+        from ._design import print_escalation
+
+        print_escalation(first.tables)
     out.print(f"trial store: {written}", highlight=False)
     if report:
         from ._report import write_report
@@ -379,216 +383,6 @@ def export_sbml_cmd(
     with _user_errors(out_file):
         out_file.write_text(model_to_sbml(build_model(indication.upper())))
     out.print(f"SBML L3V2 of the {indication.upper()} model: {out_file}", highlight=False)
-
-
-design_app = typer.Typer(no_args_is_help=True, help="Dose-escalation designs: BOIN and 3+3 boundaries, decisions, "
-                                                    "operating characteristics.")
-app.add_typer(design_app, name="design")
-
-_DESIGN_HELP = "boin or 3+3"
-
-
-def _design_key(design: str) -> str:
-    key = design.strip().lower()
-    if key not in ("boin", "3+3"):
-        _fail(f"--design must be boin or 3+3; got {design!r}")
-    return key
-
-
-@design_app.command("boundaries")
-def design_boundaries_cmd(
-    target: Annotated[float, typer.Option(help="target DLT probability, e.g. 0.3")],
-    design: Annotated[str, typer.Option(help="boin (the only design with boundaries)")] = "boin",
-    ncohort: Annotated[int, typer.Option(min=1, help="maximum number of cohorts")] = 10,
-    cohortsize: Annotated[int, typer.Option(min=1, help="patients per cohort")] = 3,
-    every_n: Annotated[bool, typer.Option("--every-n", help="show every n, not only whole cohorts")] = False,
-    cutoff_eli: Annotated[float, typer.Option(help="elimination cutoff on P(p > target | data)")] = 0.95,
-) -> None:
-    """BOIN escalation/de-escalation boundaries and the decision table by number treated at a dose."""
-    from ..design import boin_boundaries
-
-    if _design_key(design) != "boin":
-        _fail("--design 3+3 has no boundaries to compute: escalate at 0/3, expand at 1/3, "
-              "stop or de-escalate at >= 2 DLTs; use --design boin")
-    with _user_errors():
-        b = boin_boundaries(target, cutoff_eli=cutoff_eli)
-        tab = b.decision_table(ncohort * cohortsize)
-    if not every_n:
-        tab = tab.filter(pl.col("n") % cohortsize == 0)
-    out.print(f"BOIN target {b.target:g} (phi1 {b.phi1:g}, phi2 {b.phi2:g}): "
-              f"lambda_e = {b.lambda_e:.4f}, lambda_d = {b.lambda_d:.4f}", highlight=False)
-    t = Table(title="BOIN decision table", caption=f"Liu & Yuan 2015; eliminate dose and higher if "
-              f"P(p > {b.target:g} | y, n) > {b.cutoff_eli:g}, beta(1,1) prior, n >= 3")
-    for col in ("patients treated n", "escalate if DLTs <=", "de-escalate if DLTs >=", "eliminate if DLTs >="):
-        t.add_column(col, justify="right")
-    for n, e, d, x in tab.iter_rows():
-        t.add_row(str(n), str(e), "NA" if d is None else str(d), "NA" if x is None else str(x))
-    out.print(t)
-
-
-@design_app.command("next")
-def design_next_cmd(
-    doses: Annotated[int, typer.Option(min=1, help="number of dose levels")],
-    outcomes: Annotated[str, typer.Option(help='outcomes so far, e.g. "1NNN 2NTN" (dose, then N/T per patient)')],
-    design: Annotated[str, typer.Option(help=_DESIGN_HELP)] = "boin",
-    target: Annotated[float | None, typer.Option(help="target DLT probability (BOIN)")] = None,
-) -> None:
-    """The next decision and dose of a BOIN or 3+3 trial, from the outcomes so far."""
-    from ..design import boin_next_decision, threeplus3_next_decision
-
-    key = _design_key(design)
-    with _user_errors():
-        if key == "boin":
-            if target is None:
-                _fail("--design boin needs --target (the target DLT probability, e.g. 0.3)")
-            dec = boin_next_decision(outcomes, doses, target)  # type: ignore[arg-type]
-        else:
-            dec = threeplus3_next_decision(outcomes, doses)
-    if dec.action == "stop":
-        line = "decision: stop the trial" + (f"; MTD = dose level {dec.mtd}" if dec.mtd is not None else "")
-    else:
-        line = f"decision: {dec.action}; next cohort at dose level {dec.next_dose}"
-    out.print(line, highlight=False)
-    out.print(f"reason: {dec.reason}", highlight=False)
-    if dec.eliminated_from is not None:
-        word = "eliminated" if key == "boin" else "too toxic"
-        out.print(f"{word}: dose level {dec.eliminated_from} and above", highlight=False)
-
-
-class _dask_map:
-    """Context manager giving ``map_fn(func, items)`` on a Dask cluster (local, or an existing scheduler),
-    or ``None`` (run here) when neither is asked for."""
-
-    def __init__(self, local: bool, scheduler: str | None):
-        self.local, self.scheduler, self.client, self.cluster = local, scheduler, None, None
-
-    def __enter__(self):
-        if not self.local and self.scheduler is None:
-            return None
-        from distributed import Client, LocalCluster
-
-        try:
-            if self.scheduler is not None:
-                self.client = Client(self.scheduler, timeout="10s")
-            else:
-                self.cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                            dashboard_address=None)
-                self.client = Client(self.cluster)
-        except (OSError, TimeoutError) as exc:
-            raise CartlabError(f"cannot reach the Dask scheduler {self.scheduler}: {exc}") from None
-        client = self.client
-        return lambda func, items: client.gather(client.map(func, list(items), pure=False))
-
-    def __exit__(self, *exc):
-        if self.client is not None:
-            self.client.close()
-        if self.cluster is not None:
-            self.cluster.close()
-        return False
-
-
-@design_app.command("simulate")
-def design_simulate_cmd(
-    truth: Annotated[str, typer.Option(help="true DLT probability per dose level, comma-separated")],
-    design: Annotated[str, typer.Option(help=_DESIGN_HELP)] = "boin",
-    target: Annotated[float | None, typer.Option(help="target DLT probability (BOIN)")] = None,
-    ntrials: Annotated[int, typer.Option(min=1, help="number of simulated trials")] = 10_000,
-    cohortsize: Annotated[int, typer.Option(min=1, help="patients per cohort")] = 3,
-    ncohort: Annotated[int, typer.Option(min=1, help="maximum number of cohorts (BOIN)")] = 10,
-    seed: Annotated[int, typer.Option(min=0, help="random seed")] = DEFAULT_SEED,
-    dask: Annotated[bool, typer.Option("--dask", help="run the batches on a local Dask cluster")] = False,
-    scheduler: Annotated[str | None, typer.Option(help="run on an existing Dask scheduler (tcp://host:port)")]
-    = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="trials per batch (the unit of work on a cluster)")]
-    = 100_000,
-) -> None:
-    """Operating characteristics (P(select), patients and DLTs per dose) by simulating many trials.
-
-    With --dask or --scheduler the batches run on Dask distributed; the results are identical to a
-    local run with the same seed (each trial has its own seed, the totals are integers).
-    """
-    from ..design import simulate_oc
-
-    key = _design_key(design)
-    try:
-        p = [float(v) for v in truth.split(",")]
-    except ValueError:
-        _fail(f"--truth must be comma-separated probabilities like 0.05,0.12,0.3; got {truth!r}")
-        return
-    if key == "boin" and target is None:
-        _fail("--design boin needs --target (the target DLT probability, e.g. 0.3)")
-    with _user_errors():
-        with _dask_map(dask, scheduler) as map_fn:
-            oc = simulate_oc(p, design=key, target=target, ncohort=ncohort, cohortsize=cohortsize,
-                             ntrials=ntrials, seed=seed, batch_size=batch_size, map_fn=map_fn)
-    setup = (f"target {oc.target:g}, {ncohort} cohorts of {cohortsize}" if key == "boin" else "cohorts of 3")
-    t = Table(title=f"{oc.design} operating characteristics ({setup})",
-              caption=f"{ntrials} trials, seed {seed}; P(no selection) {oc.p_no_selection:.3f}, "
-                      f"P(early stop) {oc.p_early_stop:.3f}, mean patients {oc.mean_patients.sum():.1f}, "
-                      f"mean DLTs {oc.mean_dlts.sum():.1f}")
-    for col in ("dose", "true P(DLT)", "P(select)", "mean patients", "mean DLTs"):
-        t.add_column(col, justify="right")
-    for r in oc.table().iter_rows(named=True):
-        t.add_row(str(r["dose"]), f"{r['true_p_dlt']:.3f}", f"{r['p_select']:.3f}",
-                  f"{r['mean_patients']:.2f}", f"{r['mean_dlts']:.2f}")
-    out.print(t)
-
-
-def _dose_cohorts(proto, doses: list[float], n: int):
-    """The protocol with one arm per CAR-T dose level (fixed cells), each treating ``n`` patients."""
-    from ..protocol.spec import Arm, Dose
-
-    arms = tuple(Arm(code=f"D{k + 1}", name=f"{proto.product.name} {d:g} cells", n=n, dose=Dose(cells=d))
-                 for k, d in enumerate(doses))
-    return proto.model_copy(update={"arms": arms, "overrides": (*proto.overrides, f"arms=doses {doses}")})
-
-
-#: dose-limiting toxicity from the AE table: ASTCT CRS or ICANS grade >= 3 (the seeds' safety endpoints)
-_DLT_TERMS = ("Cytokine release syndrome", "Immune effector cell-associated neurotoxicity syndrome")
-
-
-@design_app.command("scenario")
-def design_scenario_cmd(
-    protocol: Annotated[str, typer.Argument(help="protocol TOML file, or the name of a shipped protocol")],
-    doses: Annotated[str, typer.Option(help="CAR-T dose levels in cells, comma-separated, lowest first")],
-    n: Annotated[int, typer.Option("--n", min=10, help="virtual patients per dose level")] = 200,
-    seed: Annotated[int, typer.Option(min=0, help="random seed")] = DEFAULT_SEED,
-    target: Annotated[float | None, typer.Option(help="BOIN target: also simulate the design on this scenario")]
-    = None,
-    ntrials: Annotated[int, typer.Option(min=1, help="trials to simulate with --target")] = 1000,
-) -> None:
-    """A model-informed scenario: true DLT probability per dose level (CRS or ICANS grade >= 3) from
-    virtual cohorts of PROTOCOL's population, optionally with BOIN's operating characteristics on it."""
-    from ..design import simulate_oc
-
-    try:
-        levels = [float(v) for v in doses.split(",")]
-    except ValueError:
-        _fail(f"--doses must be comma-separated cell numbers like 5e6,10e6,25e6; got {doses!r}")
-        return
-    if not levels or any(d <= 0 for d in levels) or levels != sorted(levels):
-        _fail(f"--doses must be positive and increasing; got {doses!r}")
-    with _user_errors():
-        proto = _dose_cohorts(load_protocol(resolve_protocol(protocol)), levels, n)
-        tables = run_trial(proto, seed=seed).tables
-    treated = tables["dm"].filter(pl.col("RFXSTDTC").is_not_null()).select("USUBJID", "ARMCD")
-    dlt = (tables["ae"].filter(pl.col("AEDECOD").is_in(list(_DLT_TERMS)) & (pl.col("AETOXGR").cast(pl.Int64) >= 3))
-           .select("USUBJID").unique().with_columns(pl.lit(1).alias("DLT")))
-    per_arm = (treated.join(dlt, on="USUBJID", how="left").group_by("ARMCD")
-               .agg(pl.len().alias("N"), pl.col("DLT").fill_null(0).sum().alias("K")))
-    counts = {a: (nn, kk) for a, nn, kk in per_arm.iter_rows()}
-    p_dlt = [counts[f"D{k + 1}"][1] / counts[f"D{k + 1}"][0] for k in range(len(levels))]
-    t = Table(title=f"Model-informed scenario: {proto.trial.study_id} population, {n} virtual patients per dose",
-              caption=f"DLT = ASTCT CRS or ICANS grade >= 3; seed {seed}")
-    for col in ("dose", "cells", "P(DLT)"):
-        t.add_column(col, justify="right")
-    for k, (d, pd) in enumerate(zip(levels, p_dlt)):
-        t.add_row(str(k + 1), f"{d:.3g}", f"{pd:.3f}")
-    out.print(t)
-    if target is not None:
-        with _user_errors():
-            oc = simulate_oc(p_dlt, design="boin", target=target, ntrials=ntrials, seed=seed)
-        out.print(oc.summary(), highlight=False)
 
 
 @app.command("version")

@@ -12,6 +12,11 @@ from ._boin import BoinBoundaries as BoinBoundaries
 from ._boin import boin_boundaries as boin_boundaries
 from ._boin import boin_next_decision as boin_next_decision
 from ._boin import boin_select_mtd as boin_select_mtd
+from ._boin12 import Boin12Design as Boin12Design
+from ._boin12 import boin12_design as boin12_design
+from ._boin12 import boin12_next_decision as boin12_next_decision
+from ._boin12 import boin12_select_obd as boin12_select_obd
+from ._boin12 import tally_outcomes12 as tally_outcomes12
 from ._monitor import StoppingBoundaries as StoppingBoundaries
 from ._monitor import posterior_prob_exceeds as posterior_prob_exceeds
 from ._monitor import stopping_boundaries as stopping_boundaries
@@ -24,8 +29,11 @@ from ._oc import DESIGNS as DESIGNS
 from ._oc import OperatingCharacteristics as OperatingCharacteristics
 from ._oc import simulate_oc as simulate_oc
 from ._outcomes import Cohort as Cohort
+from ._plots import plot_oc as plot_oc
+from ._outcomes import Cohort12 as Cohort12
 from ._outcomes import Decision as Decision
 from ._outcomes import parse_outcomes as parse_outcomes
+from ._outcomes import parse_outcomes12 as parse_outcomes12
 from ._outcomes import tally_outcomes as tally_outcomes
 from ._threeplus3 import threeplus3_mtd as threeplus3_mtd
 from ._threeplus3 import threeplus3_next_decision as threeplus3_next_decision
@@ -37,4 +45,6 @@ __all__ = [
     "CRMDecision", "CRMPosterior", "DecisionTable", "IntervalDecision", "StoppingBoundaries", "crm_next_dose",
     "crm_posterior", "crm_skeleton", "decision_table", "keyboard_decision", "mtpi2_decision",
     "posterior_prob_exceeds", "stopping_boundaries",
+    "Boin12Design", "Cohort12", "boin12_design", "boin12_next_decision", "boin12_select_obd", "parse_outcomes12",
+    "tally_outcomes12", "plot_oc",
 ]

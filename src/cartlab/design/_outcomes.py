@@ -64,11 +64,29 @@ def parse_outcomes(text: str, n_doses: int | None = None, *, name: str = "outcom
     ...
     cartlab._core.errors.DataValidationError: outcomes: position 4: expected N (no DLT) or T (DLT) for a patient of the cohort at dose 1; got 'X' in '1NNX'
     """
+    return tuple(Cohort(dose, tuple(c == "T" for c in letters))
+                 for dose, letters in _tokens(text, n_doses, name, _PHASE1_LETTERS))
+
+
+#: per-patient letters of a phase I string: letter -> what it means (for error messages)
+_PHASE1_LETTERS = {"N": "N (no DLT)", "T": "T (DLT)"}
+#: per-patient letters of a phase I/II string (the convention of the ``escalation`` R package's
+#: ``parse_phase1_2_outcomes``, Brock 2019): toxicity and efficacy of each patient
+_PHASE12_LETTERS = {"E": "E (efficacy, no toxicity)", "T": "T (toxicity, no efficacy)",
+                    "N": "N (neither)", "B": "B (both)"}
+
+
+def _tokens(text: str, n_doses: int | None, name: str,
+            allowed: dict[str, str]) -> list[tuple[int, str]]:
+    """Split an outcome string into (dose level, upper-case patient letters) per cohort."""
+    example = "'1NNN 2NTN'" if "B" not in allowed else "'1NEN 2BTE'"
     if not isinstance(text, str):
-        raise DataValidationError(f"{name}: expected a string like '1NNN 2NTN'; got {type(text).__name__}")
+        raise DataValidationError(f"{name}: expected a string like {example}; got {type(text).__name__}")
     if n_doses is not None and n_doses < 1:
         raise DataValidationError(f"n_doses must be >= 1; got {n_doses}")
-    cohorts: list[Cohort] = []
+    expected = " or ".join([", ".join(list(allowed.values())[:-1]), list(allowed.values())[-1]]
+                           if len(allowed) > 2 else list(allowed.values()))
+    cohorts: list[tuple[int, str]] = []
     i, size = 0, len(text)
     while i < size:
         if text[i].isspace():
@@ -82,23 +100,60 @@ def parse_outcomes(text: str, n_doses: int | None = None, *, name: str = "outcom
                                       f"got {text[i]!r} in {text!r}")
         dose = int(text[start:i])
         if dose < 1 or (n_doses is not None and dose > n_doses):
-            allowed = f"1 to {n_doses}" if n_doses is not None else ">= 1"
-            raise DataValidationError(f"{name}: position {start + 1}: dose level must be {allowed}; "
+            allowed_doses = f"1 to {n_doses}" if n_doses is not None else ">= 1"
+            raise DataValidationError(f"{name}: position {start + 1}: dose level must be {allowed_doses}; "
                                       f"got {dose} in {text!r}")
-        dlt: list[bool] = []
+        letters: list[str] = []
         while i < size and not text[i].isspace():
             c = text[i].upper()
-            if c not in "NT":
-                raise DataValidationError(f"{name}: position {i + 1}: expected N (no DLT) or T (DLT) for a patient "
+            if c not in allowed:
+                raise DataValidationError(f"{name}: position {i + 1}: expected {expected} for a patient "
                                           f"of the cohort at dose {dose}; got {text[i]!r} in {text!r}")
-            dlt.append(c == "T")
+            letters.append(c)
             i += 1
-        if not dlt:
+        if not letters:
             where = "end of string" if i == size else repr(text[i])
-            raise DataValidationError(f"{name}: position {i + 1}: expected at least one patient (N or T) after "
-                                      f"dose level {dose}; got {where} in {text!r}")
-        cohorts.append(Cohort(dose, tuple(dlt)))
-    return tuple(cohorts)
+            raise DataValidationError(f"{name}: position {i + 1}: expected at least one patient "
+                                      f"({' or '.join(allowed)}) after dose level {dose}; got {where} in {text!r}")
+        cohorts.append((dose, "".join(letters)))
+    return cohorts
+
+
+@dataclass(frozen=True, slots=True)
+class Cohort12:
+    """One cohort of a phase I/II trial: the dose level (1-based) and, per patient, toxicity (DLT)
+    and efficacy (response)."""
+
+    dose: int
+    dlt: tuple[bool, ...]
+    eff: tuple[bool, ...]
+
+    @property
+    def n(self) -> int:
+        """Patients in the cohort."""
+        return len(self.dlt)
+
+
+def parse_outcomes12(text: str, n_doses: int | None = None, *, name: str = "outcomes") -> tuple[Cohort12, ...]:
+    """Parse a phase I/II outcome string such as ``"1NEN 2BTE"`` into cohorts.
+
+    Each cohort is a dose level number followed by one letter per patient: ``E`` efficacy without
+    toxicity, ``T`` toxicity (DLT) without efficacy, ``B`` both, ``N`` neither (lower case accepted).
+    This is the notation of the ``escalation`` R package (Brock K, ``parse_phase1_2_outcomes``), which
+    its authors use for BOIN12 (Lin et al., JCO Precis Oncol 2020;4:1393). A phase I string
+    (N and T only) is a valid phase I/II string with no response.
+
+    Examples
+    --------
+    >>> parse_outcomes12("1NEN 2BT")
+    (Cohort12(dose=1, dlt=(False, False, False), eff=(False, True, False)), Cohort12(dose=2, dlt=(True, True), eff=(True, False)))
+    >>> parse_outcomes12("1NX")
+    Traceback (most recent call last):
+    ...
+    cartlab._core.errors.DataValidationError: outcomes: position 3: expected E (efficacy, no toxicity), T (toxicity, no efficacy), N (neither) or B (both) for a patient of the cohort at dose 1; got 'X' in '1NX'
+    """
+    return tuple(Cohort12(dose, tuple(c in "TB" for c in letters), tuple(c in "EB" for c in letters))
+                 for dose, letters in _tokens(text, n_doses, name, _PHASE12_LETTERS))
 
 
 def tally_outcomes(cohorts: tuple[Cohort, ...], n_doses: int) -> tuple[np.ndarray, np.ndarray]:
@@ -132,7 +187,7 @@ def as_cohorts(outcomes: str | tuple[Cohort, ...] | list[Cohort], n_doses: int) 
     return cohorts
 
 
-__all__ = ["Cohort", "as_cohorts", "parse_outcomes", "tally_outcomes"]
+__all__ = ["Cohort", "Cohort12", "as_cohorts", "parse_outcomes", "parse_outcomes12", "tally_outcomes"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +198,8 @@ class Decision:
     the 1-based dose level for the next cohort (None when the trial stops); ``n`` and ``y`` are the
     patients and DLTs so far at ``current_dose``; ``eliminated_from`` is the lowest eliminated dose
     level (that dose and all higher ones are closed), ``mtd`` the dose declared when a rule-based
-    design stops (None if no dose is declared or the trial goes on).
+    design stops (None if no dose is declared or the trial goes on); ``obd`` the optimal biological
+    dose a phase I/II design (BOIN12) selects when it stops.
     """
 
     design: str
@@ -155,6 +211,7 @@ class Decision:
     reason: str
     eliminated_from: int | None = None
     mtd: int | None = None
+    obd: int | None = None
 
 
 __all__ += ["Decision"]

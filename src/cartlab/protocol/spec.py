@@ -860,6 +860,78 @@ class SiteAssumptions(_Frozen):
     infusion_delay_days: Annotated[Int, Field(ge=0)] = 7
 
 
+class EscalationDesign(_Frozen):
+    """The ``[design]`` table: run the protocol as a dose-escalation trial.
+
+    With this table, ``cartlab run`` treats the ``[[arms]]`` as dose levels, lowest first (their
+    ``n`` is not used), and runs Part A, escalation with ``method`` in cohorts of ``cohort_size``
+    virtual patients, then Part B, ``expansion_n`` more patients at the dose Part A selects. A DLT
+    is ASTCT CRS or ICANS of grade >= 3, as graded by the site, starting within ``dlt_window_days``
+    of infusion; a response (BOIN12) is the indication's response at ``response_day``
+    (:mod:`cartlab.trial`'s ``dose_outcomes``).
+
+    Attributes
+    ----------
+    method : {"boin", "3+3", "boin12"}
+        Escalation design.
+    target : float or None
+        BOIN target DLT probability, or BOIN12 DLT limit (required for both; not used by 3+3).
+    lower_e : float or None
+        BOIN12 lowest acceptable response probability (BOIN12 only, required).
+    cohort_size : int, default 3
+        Patients per cohort (3+3: must be 3).
+    max_cohorts : int, default 10
+        Maximum number of Part A cohorts (BOIN, BOIN12; 3+3 stops by its own rules).
+    n_earlystop : int or None
+        Stop Part A once this many patients were treated at the current dose and the design says stay
+        there (BOIN, BOIN12).
+    dlt_window_days : int, default 28
+        DLT assessment window, days after infusion.
+    expansion_n : int, default 0
+        Part B patients at the selected dose.
+    response_day : int or None
+        BOIN12: day of the response assessment (default: ``[endpoints] primary_day``); a disease visit.
+    u11, u00, u10, u01 : float
+        BOIN12 utilities (defaults 60, 40, 0, 100).
+    """
+
+    method: Literal["boin", "3+3", "boin12"]
+    target: Annotated[Float, Field(gt=0.0, lt=1.0)] | None = None
+    lower_e: Annotated[Float, Field(gt=0.0, lt=1.0)] | None = None
+    cohort_size: Annotated[Int, Field(ge=1, le=12)] = 3
+    max_cohorts: Annotated[Int, Field(ge=1, le=100)] = 10
+    n_earlystop: Annotated[Int, Field(ge=1)] | None = None
+    dlt_window_days: Annotated[Int, Field(ge=1, le=365)] = 28
+    expansion_n: Annotated[Int, Field(ge=0, le=1000)] = 0
+    response_day: Annotated[Int, Field(gt=0)] | None = None
+    u11: Annotated[Float, Field(ge=0.0, le=100.0)] = 60.0
+    u00: Annotated[Float, Field(ge=0.0, le=100.0)] = 40.0
+    u10: Annotated[Float, Field(ge=0.0, le=100.0)] = 0.0
+    u01: Annotated[Float, Field(ge=0.0, le=100.0)] = 100.0
+
+    @model_validator(mode="after")
+    def _method_needs(self) -> EscalationDesign:
+        if self.method in ("boin", "boin12") and self.target is None:
+            raise problem(("target",), f"is required when method is {self.method!r} (a DLT probability, e.g. 0.3)")
+        if self.method == "boin12" and self.lower_e is None:
+            raise problem(("lower_e",), "is required when method is 'boin12' (a response probability, e.g. 0.25)")
+        if self.method != "boin12":
+            for key in ("lower_e", "response_day"):
+                if getattr(self, key) is not None:
+                    raise problem((key,), f"is only used when method is 'boin12', not {self.method!r}",
+                                  getattr(self, key))
+        if self.method == "3+3":
+            if self.cohort_size != 3:
+                raise problem(("cohort_size",), "must be 3 when method is '3+3'", self.cohort_size)
+            if self.target is not None:
+                raise problem(("target",), "is not used when method is '3+3'; leave it out", self.target)
+        if not (self.u10 <= self.u00 <= self.u01 and self.u10 <= self.u11 <= self.u01 and self.u10 < self.u01):
+            raise problem(("u11",), f"and u00 must lie between u10 and u01, with u10 < u01 (DLT without response is "
+                                    f"the worst outcome, response without DLT the best; u00 = {self.u00:g}, "
+                                    f"u10 = {self.u10:g}, u01 = {self.u01:g})", self.u11)
+        return self
+
+
 # --------------------------------------------------------------------------------------------
 # The protocol
 # --------------------------------------------------------------------------------------------
@@ -878,6 +950,7 @@ TOML_TABLES: tuple[str, ...] = (
     "endpoints",
     "reported",
     "site",
+    "design",
 )
 """Top-level keys of a protocol file, in file order."""
 
@@ -922,6 +995,7 @@ class Protocol(_Frozen):
     endpoints: Endpoints
     reported: tuple[ReportedResult, ...] = ()
     site: SiteAssumptions = Field(default_factory=SiteAssumptions)
+    design: EscalationDesign | None = None
     source_path: Path | None = None
     sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
     overrides: tuple[str, ...] = ()
@@ -989,6 +1063,8 @@ class Protocol(_Frozen):
                 "must be one of [schedule] disease_days, so the endpoint is assessed",
                 day,
             )
+        if self.design is not None:
+            self._check_design(self.design)
         for i, result in enumerate(self.reported):
             if result.arm is not None and result.arm not in seen:
                 raise problem(
@@ -997,6 +1073,24 @@ class Protocol(_Frozen):
                     result.arm,
                 )
         return self
+
+    def _check_design(self, design: EscalationDesign) -> None:
+        """Dose levels (the arms) of one kind and increasing; the response day on a disease visit."""
+        kinds = {arm.dose.weight_based for arm in self.arms}
+        if len(kinds) > 1:
+            raise problem(("arms",), "must all be fixed (cells) or all weight-based (cells_per_kg) doses when "
+                                     "[design] is given: the arms are the dose levels")
+        amounts = [arm.dose.cells_per_kg if arm.dose.weight_based else arm.dose.cells for arm in self.arms]
+        for i in range(1, len(amounts)):
+            if not amounts[i] > amounts[i - 1]:  # type: ignore[operator]
+                raise problem(("arms", i, "dose"), f"must be higher than the dose of [[arms]] {i} when [design] "
+                                                   "is given (the arms are the dose levels, lowest first)",
+                              amounts[i])
+        if design.response_day is not None:
+            if design.response_day not in self.schedule.disease_days:
+                raise problem(("design", "response_day"),
+                              "must be one of [schedule] disease_days, so the response is assessed",
+                              design.response_day)
 
     @property
     def indication(self) -> str:
@@ -1063,6 +1157,7 @@ __all__ = [
     "Dose",
     "Eligibility",
     "Endpoints",
+    "EscalationDesign",
     "Immunosuppression",
     "Indication",
     "LymphodepletionAgent",

@@ -134,12 +134,23 @@ def _eligible(protocol: Protocol, c: dict[str, float]) -> tuple[bool, str]:
 
 def run_trial(protocol: Protocol, *, seed: int, replicate: int = 0,
               progress: Callable[[int, int], None] | None = None,
-              options: SolverOptions = SolverOptions()) -> TrialRun:
+              options: SolverOptions = SolverOptions(), arm_keys: tuple[int, ...] | None = None) -> TrialRun:
     """Screen, enrol, treat and follow the protocol's virtual patients; return SDTM tables.
 
     Patient ``j`` of arm ``a`` draws everything from ``SeedSequence(seed, spawn_key=(replicate, a, j))``
     (screening candidates included), so results do not depend on thread count or batching.
+    ``arm_keys`` replaces ``a`` by ``arm_keys[a]`` in that key, so that a protocol holding a subset
+    of another's arms draws the same patients for them (dose escalation treats only some levels).
+
+    A protocol with a ``[design]`` table is run as a dose-escalation trial (Part A, then Part B at
+    the selected dose): see :func:`cartlab.trial.run_escalation`.
     """
+    if protocol.design is not None:
+        from ._escalation import run_escalation
+
+        return run_escalation(protocol, seed=seed, replicate=replicate, progress=progress, options=options)
+    if arm_keys is not None and (len(arm_keys) != len(protocol.arms) or len(set(arm_keys)) != len(arm_keys)):
+        raise SpecError(f"arm_keys must give one distinct key per arm ({len(protocol.arms)}); got {arm_keys!r}")
     spec = build_model(protocol.trial.indication)
     pop_over = {k: getattr(protocol.population, k) for k in
                 ("age_median", "age_min", "age_max", "female_fraction", "weight_kg_median", "lupus_nephritis_fraction")}
@@ -153,7 +164,7 @@ def run_trial(protocol: Protocol, *, seed: int, replicate: int = 0,
             if j > 50 * arm.n + 100:
                 raise SpecError(f"{protocol.trial.study_id}: eligibility excludes nearly every virtual patient of "
                                 f"arm {arm.code} ({j} screened); check [eligibility] against [population]")
-            ss = np.random.SeedSequence(seed, spawn_key=(replicate, a, j))
+            ss = np.random.SeedSequence(seed, spawn_key=(replicate, a if arm_keys is None else arm_keys[a], j))
             phys, site_ss = ss.spawn(2)
             c, p = sample_patient(spec, protocol.trial.indication, phys, pop_over, dict(protocol.product.parameters))
             ok, why = _eligible(protocol, c)
