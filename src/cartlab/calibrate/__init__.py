@@ -14,6 +14,7 @@ from ._targets import Target as Target
 from ._targets import TargetSet as TargetSet
 from ._targets import default_targets_path as default_targets_path
 from ._targets import load_targets as load_targets
+from ._validate import TRAJECTORIES as TRAJECTORIES
 from ._validate import ValidationResult as ValidationResult
 from ._validate import arm_sizes as arm_sizes
 from ._validate import resized as resized
@@ -21,6 +22,6 @@ from ._validate import simulate_targets as simulate_targets
 from ._validate import validate_model as validate_model
 from ._validate import with_parameters as with_parameters
 
-__all__ = ["COMPUTED", "DEFAULT_PRIORS", "METRICS", "CalibrationResult", "ParameterSet", "Prior", "calibrate",
+__all__ = ["COMPUTED", "DEFAULT_PRIORS", "METRICS", "CalibrationResult", "ParameterSet", "Prior", "TRAJECTORIES", "calibrate",
            "distance", "load_parameter_set", "Target", "TargetSet", "ValidationResult", "arm_sizes", "default_targets_path",
            "load_targets", "resized", "simulate_targets", "trial_metrics", "validate_model", "with_parameters"]

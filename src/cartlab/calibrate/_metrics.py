@@ -72,6 +72,10 @@ def trial_metrics(tables: dict[str, pl.DataFrame], targets: Iterable[Target], *,
             cd19 = tables["cp"].filter((pl.col("CPTESTCD") == "CD19") & (pl.col("CPDY") > 1)
                                        & pl.col("CPSTRESN").is_null() & pl.col("USUBJID").is_in(list(subj)))
             out[t.id] = cd19["USUBJID"].n_unique() / len(subj)
+        elif t.metric == "bcell_detectable":
+            cd19 = tables["cp"].filter((pl.col("CPTESTCD") == "CD19") & (pl.col("CPDY") == t.day + 1)
+                                       & pl.col("USUBJID").is_in(list(subj)))
+            out[t.id] = (float(cd19["CPSTRESN"].is_not_null().mean()) if cd19.height else float("nan"))
         elif t.metric == "bcell_return_median_days":
             assert adam is not None
             tte = adam.adtte.filter((pl.col("PARAMCD") == "BCREC") & pl.col("USUBJID").is_in(list(subj)))

@@ -27,6 +27,8 @@ METRICS: dict[str, tuple[str, str]] = {
     "neutropenia_grade3plus": ("rate", "grade 3/4 neutrophil count decreased (CTCAE v5.0), fraction of treated"),
     "thrombocytopenia_grade3plus": ("rate", "grade 3/4 platelet count decreased (CTCAE v5.0), fraction of treated"),
     "bcell_depleted": ("rate", "a post-infusion CD19 B-cell count below the LLOQ, fraction of treated"),
+    "bcell_detectable": ("rate", "CD19 B cells at or above the LLOQ at the visit, fraction of those measured "
+                                 "(trajectories only)"),
     "bcell_return_median_days": ("days", "time to B-cell reconstitution, Kaplan–Meier median (ADTTE BCREC)"),
     "sledai2k_change_median": ("median", "SLEDAI-2K change from baseline, median of efficacy-evaluable"),
     "fvc_pct_pred_relative_change_median": ("median", "FVC % predicted relative change (fraction), median"),

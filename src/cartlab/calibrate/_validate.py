@@ -21,6 +21,35 @@ from ._metrics import trial_metrics
 from ._targets import Target, TargetSet
 
 
+#: target metric -> (metric drawn over the visits, schedule it follows): the trajectories of the
+#: validation figures (SLEDAI-2K, SSc pFVC, IIM MMT-8 and TIS, B-cell return) up to day 365
+TRAJECTORIES = {
+    "sledai2k_change_median": ("sledai2k_change_median", "disease_days"),
+    "fvc_pct_pred_relative_change_median": ("fvc_pct_pred_relative_change_median", "disease_days"),
+    "mmt8_relative_change_median": ("mmt8_relative_change_median", "disease_days"),
+    "tis_moderate_or_major": ("tis_moderate_or_major", "disease_days"),
+    "bcell_depleted": ("bcell_detectable", "lab_days"),
+}
+TRAJECTORY_DAYS = 365
+
+
+def _trajectory_targets(protocol: Protocol, targets: tuple[Target, ...]) -> dict[tuple, list[Target]]:
+    """Per trial design, synthetic targets (id ``~protocol|metric|arm|day``) for each trajectory point."""
+    out: dict[tuple, list[Target]] = {}
+    seen: set[str] = set()
+    for t in targets:
+        if not t.simulated or t.metric not in TRAJECTORIES:
+            continue
+        metric, sched = TRAJECTORIES[t.metric]
+        for d in getattr(protocol.schedule, sched):
+            tid = f"~{t.protocol}|{metric}|{t.arm or 'all'}|{d}"
+            if 0 < d <= TRAJECTORY_DAYS and tid not in seen:
+                seen.add(tid)
+                out.setdefault(arm_sizes(protocol, t), []).append(
+                    Target(tid, t.protocol, t.cohort, t.arm, metric, d, None, 0.0, 0.0, t.n, "trajectory"))
+    return out
+
+
 @dataclass(frozen=True)
 class ValidationResult:
     """Reported vs simulated, one row per target.
@@ -43,6 +72,9 @@ class ValidationResult:
         Virtual patients simulated (treated, over all replicates and trial designs).
     parameters : dict
         Parameter overrides the trials ran with (empty: the model's defaults).
+    trajectories : polars.DataFrame
+        ``protocol, arm, metric, day, sim_median, sim_lo, sim_hi``: the trajectory metrics
+        (:data:`TRAJECTORIES`) at each visit to day 365, median and 90 % PI across replicates.
     """
 
     table: pl.DataFrame
@@ -53,6 +85,7 @@ class ValidationResult:
     seconds: float
     patients: int
     parameters: dict
+    trajectories: pl.DataFrame
 
     @property
     def n_outside(self) -> int:
@@ -101,13 +134,19 @@ def with_parameters(protocol: Protocol, parameters: Mapping[str, float]) -> Prot
     return protocol.model_copy(update={"product": product, "overrides": (*protocol.overrides, note)})
 
 
-def simulate_targets(protocol: Protocol, targets: tuple[Target, ...], *, seed: int, replicate: int
-                     ) -> tuple[dict[str, float], int]:
-    """One replicate of every trial design the targets need; their values and the patients treated."""
+def simulate_targets(protocol: Protocol, targets: tuple[Target, ...], *, seed: int, replicate: int,
+                     trajectories: bool = False) -> tuple[dict[str, float], int]:
+    """One replicate of every trial design the targets need; their values and the patients treated.
+
+    With ``trajectories``, also the trajectory points (ids ``~protocol|metric|arm|day``) of :data:`TRAJECTORIES`.
+    """
     by_design: dict[tuple, list[Target]] = {}
     for t in targets:
         if t.simulated:
             by_design.setdefault(arm_sizes(protocol, t), []).append(t)
+    if trajectories:
+        for design, extra in _trajectory_targets(protocol, targets).items():
+            by_design.setdefault(design, []).extend(extra)
     values: dict[str, float] = {}
     patients = 0
     for sizes, ts in by_design.items():
@@ -120,6 +159,7 @@ def simulate_targets(protocol: Protocol, targets: tuple[Target, ...], *, seed: i
 
 def validate_model(protocols: Mapping[str, Protocol], targets: TargetSet, *, replicates: int = 1000,
                    seed: int = 20250317, parameters: Mapping[str, float] | None = None,
+                   trajectories: bool = True,
                    progress: Callable[[int, int], None] | None = None) -> ValidationResult:
     """Simulate ``replicates`` trials of each target's reported size; reported vs simulated.
 
@@ -134,6 +174,8 @@ def validate_model(protocols: Mapping[str, Protocol], targets: TargetSet, *, rep
     seed : int
     parameters : mapping, optional
         Model-parameter overrides for every protocol (a calibrated set's values).
+    trajectories : bool
+        Also compute the trajectory points (:data:`TRAJECTORIES`) for the figures.
     progress : callable, optional
         ``progress(done, total)`` after each replicate of each protocol.
 
@@ -158,7 +200,7 @@ def validate_model(protocols: Mapping[str, Protocol], targets: TargetSet, *, rep
         for t in ts:
             arm_sizes(proto, t)  # check arms before simulating
         for r in range(replicates):
-            vals, k = simulate_targets(proto, ts, seed=seed, replicate=r)
+            vals, k = simulate_targets(proto, ts, seed=seed, replicate=r, trajectories=trajectories)
             patients += k
             rows.extend((tid, r, v) for tid, v in vals.items())
             done += 1
@@ -166,6 +208,15 @@ def validate_model(protocols: Mapping[str, Protocol], targets: TargetSet, *, rep
                 progress(done, total)
     seconds = time.perf_counter() - t0
     draws = pl.DataFrame(rows, schema={"id": pl.String, "replicate": pl.Int64, "value": pl.Float64}, orient="row")
+    traj = (draws.filter(pl.col("id").str.starts_with("~"))
+            .with_columns(pl.col("id").str.slice(1).str.split_exact("|", 3)
+                          .struct.rename_fields(["protocol", "metric", "arm", "day"]).alias("k")).unnest("k")
+            .with_columns(pl.col("day").cast(pl.Int64)).filter(pl.col("value").is_not_nan())
+            .group_by("protocol", "arm", "metric", "day", maintain_order=True)
+            .agg(pl.col("value").median().alias("sim_median"), pl.col("value").quantile(0.05, "linear").alias("sim_lo"),
+                 pl.col("value").quantile(0.95, "linear").alias("sim_hi"))
+            .sort("protocol", "metric", "arm", "day"))
+    draws = draws.filter(~pl.col("id").str.starts_with("~"))
     out = []
     for t in chosen:
         x = draws.filter(pl.col("id") == t.id)["value"].to_numpy()
@@ -186,4 +237,4 @@ def validate_model(protocols: Mapping[str, Protocol], targets: TargetSet, *, rep
         "sim_median": pl.Float64, "sim_lo": pl.Float64, "sim_hi": pl.Float64, "inside": pl.Boolean,
         "assessable": pl.Int64, "replicates": pl.Int64, "source": pl.String, "note": pl.String})
     return ValidationResult(table, draws, replicates, seed, targets.version, seconds, patients,
-                            dict(parameters or {}))
+                            dict(parameters or {}), traj)

@@ -56,6 +56,17 @@ def read_validation(directory: Path):
     return t
 
 
+def read_trajectories(directory: Path):
+    """``validation-trajectories.csv`` beside a validation table, or None when absent."""
+    import polars as pl
+
+    f = (directory if directory.is_dir() else directory.parent) / "validation-trajectories.csv"
+    if not f.is_file():
+        return None
+    return pl.read_csv(f, schema={"protocol": pl.String, "arm": pl.String, "metric": pl.String, "day": pl.Int64,
+                                  "sim_median": pl.Float64, "sim_lo": pl.Float64, "sim_hi": pl.Float64})
+
+
 def _progress(label: str):
     return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,
                     transient=True, disable=not err.is_terminal)
@@ -94,7 +105,7 @@ def validate_model_cmd(
             task = bar.add_task("validate", total=replicates * len(names))
             res = validate_model(protos, ts, replicates=replicates, seed=seed, parameters=values,
                                  progress=lambda d, t: bar.update(task, completed=d))
-        from ..report import render_validation, validation_figure
+        from ..report import dose_response_figure, render_validation, trajectory_figure, validation_figure
 
         prov = collect_provenance(seed=seed, inputs={"targets": Path(ts.path)}, extra={
             "command": "cartlab validate-model " + " ".join(names), "replicates": replicates,
@@ -102,10 +113,15 @@ def validate_model_cmd(
             "seconds": f"{res.seconds:.1f}", "virtual_patients": res.patients})
         out_dir.mkdir(parents=True, exist_ok=True)
         res.table.write_csv(out_dir / "validation.csv")
+        res.trajectories.write_csv(out_dir / "validation-trajectories.csv")
         (out_dir / "validation.svg").write_text(validation_figure(res.table), encoding="utf-8")
+        for name, svg in (("dose-response", dose_response_figure(res.table)),
+                          ("trajectories", trajectory_figure(res.trajectories, res.table))):
+            if svg:
+                (out_dir / f"validation-{name}.svg").write_text(svg, encoding="utf-8")
         (out_dir / "validation.html").write_text(
-            render_validation(res.table, replicates=replicates, provenance={k: str(v) for k, v in prov.items()}),
-            encoding="utf-8")
+            render_validation(res.table, replicates=replicates, provenance={k: str(v) for k, v in prov.items()},
+                              trajectories=res.trajectories), encoding="utf-8")
         (out_dir / "provenance.json").write_text(json.dumps(prov, indent=1, default=str), encoding="utf-8")
     t = Table(title=f"Reported vs simulated ({replicates} replicate trials per design)")
     for c in ("target", "reported", "simulated median [90 % PI]", "verdict"):
@@ -119,7 +135,7 @@ def validate_model_cmd(
                       "inside" if r["inside"] else "[bold red]OUTSIDE[/]")
     out.print(t)
     out.print(f"{res.n_outside} target(s) outside their 90 % PI; {res.patients:,} virtual patients in "
-              f"{res.seconds:.1f} s; wrote {out_dir}/validation.csv, .svg, .html")
+              f"{res.seconds:.1f} s; wrote {out_dir}/validation.csv, validation*.svg, validation.html")
 
 
 #: posterior/prior 90 % width ratio above which a parameter is reported as not identified by the targets

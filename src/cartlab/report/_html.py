@@ -58,7 +58,8 @@ def render_report(adam: AdamDatasets, protocol: Protocol | None, *, provenance: 
                   study_id: str, sim_summary: pl.DataFrame | None = None,
                   deviations: pl.DataFrame | None = None, endpoint: str | None = None,
                   efficacy_day: int = 180, source: str = "", replicate_stats: pl.DataFrame | None = None,
-                  validation: pl.DataFrame | None = None, validation_replicates: int = 0) -> str:
+                  validation: pl.DataFrame | None = None, validation_replicates: int = 0,
+                  validation_trajectories: pl.DataFrame | None = None) -> str:
     """Render the HTML report of one trial.
 
     Parameters
@@ -87,7 +88,8 @@ def render_report(adam: AdamDatasets, protocol: Protocol | None, *, provenance: 
     validation : polars.DataFrame, optional
         :attr:`cartlab.calibrate.ValidationResult.table` (``cartlab validate-model``); adds the
         model-validation section (reported vs simulated for every target), with
-        ``validation_replicates`` replicate trials per target.
+        ``validation_replicates`` replicate trials per target and, when given,
+        ``validation_trajectories`` (:attr:`cartlab.calibrate.ValidationResult.trajectories`).
 
     Returns
     -------
@@ -152,10 +154,10 @@ def render_report(adam: AdamDatasets, protocol: Protocol | None, *, provenance: 
                                     [replicate_table(sim_summary, endpoint or "", reported)], [],
                                     ["The tables below describe replicate 0, the trial stored in the SDTM tables."]))
     if validation is not None and validation.height:
-        from ._validation import validation_figure, validation_table
+        from ._validation import validation_figures, validation_table
 
         sections.append(_Section("validation", "Model validation", [validation_table(validation, validation_replicates)],
-                                 [("Reported vs simulated, every target", validation_figure(validation))]))
+                                 validation_figures(validation, validation_trajectories)))
     if adam.findings.height:
         sections.append(_Section("findings", "Assessments that could not be scored", [], [],
                                  [f"{adam.findings.height} finding(s); first: " + "; ".join(
