@@ -133,6 +133,13 @@ def test_validate_model_is_reproducible_and_replicates_are_independent(myo) -> N
     assert row["sim_lo"] == pytest.approx(np.percentile(x, 5)) and row["sim_hi"] == pytest.approx(np.percentile(x, 95))
     assert row["inside"] == (row["sim_lo"] <= row["reported"] <= row["sim_hi"])
     assert a.patients == 3 * 6  # RESET-Myositis: DM 4 + ASyS 2 per trial (pooled target keeps the split)
+    # the TIS trajectory: every disease visit of the protocol after infusion up to day 365, rates in [0, 1]
+    proto = myo["reset-myositis"]
+    tr = a.trajectories
+    assert set(tr["metric"]) == {"tis_moderate_or_major"} and set(tr["protocol"]) == {"reset-myositis"}
+    assert tr["day"].to_list() == [d for d in proto.schedule.disease_days if 0 < d <= 365]
+    assert tr.select(pl.col("sim_lo").min() >= 0, pl.col("sim_hi").max() <= 1).row(0) == (True, True)
+    assert not a.draws["id"].str.starts_with("~").any()  # trajectory points are not targets
 
 
 def test_parameter_overrides_reach_the_simulation() -> None:

@@ -9,14 +9,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .._core.errors import CartlabError
-
 from .._core.provenance import collect_provenance
-from ..calibrate import load_targets, validate_model
 from ..protocol import load_protocol, resolve_protocol
 from ._app import DEFAULT_SEED, _fail, app, err, out
 
@@ -92,6 +90,7 @@ def validate_model_cmd(
     parameters: Annotated[Path | None, typer.Option(help="calibrated parameter set TOML to validate")] = None,
 ) -> None:
     """For every target, simulate replicate trials of the reported size: reported vs simulated median and 90 % PI."""
+    from ..calibrate import load_targets, validate_model  # imported here: `cartlab run` does not pay for it
     with _user_errors(out_dir):
         ts = load_targets(targets)
         names = list(protocols) if protocols else list(ts.protocols)
@@ -181,7 +180,7 @@ def calibrate_cmd(
     import shlex
     import sys
 
-    from ..calibrate import DEFAULT_PRIORS, calibrate
+    from ..calibrate import DEFAULT_PRIORS, calibrate, load_targets
 
     with _user_errors(out_file):
         if out_file.exists() and not overwrite:
