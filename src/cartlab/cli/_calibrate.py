@@ -108,7 +108,7 @@ def validate_model_cmd(
 
         prov = collect_provenance(seed=seed, inputs={"targets": Path(ts.path)}, extra={
             "command": "cartlab validate-model " + " ".join(names), "replicates": replicates,
-            "targets": f"{ts.path} (version {ts.version})", "parameters": pdesc,
+            "targets": f"{Path(ts.path).name} (version {ts.version})", "parameters": pdesc,
             "seconds": f"{res.seconds:.1f}", "virtual_patients": res.patients})
         out_dir.mkdir(parents=True, exist_ok=True)
         res.table.write_csv(out_dir / "validation.csv")
