@@ -53,8 +53,11 @@ def _load(store: Path, efficacy_day: int | None):
 
 
 def write_report(store: Path, out_file: Path | None = None, *, save_adam: bool = True,
-                 efficacy_day: int | None = None) -> tuple[Path, int]:
+                 efficacy_day: int | None = None, validation: pl.DataFrame | None = None,
+                 validation_trajectories: pl.DataFrame | None = None) -> tuple[Path, int]:
     """Derive ADaM (stored in the trial store when ``save_adam``) and write the HTML report.
+
+    ``validation``: a ``cartlab validate-model`` table, shown as the model-validation section.
 
     Returns the report path and the number of treated subjects.
     """
@@ -66,7 +69,9 @@ def write_report(store: Path, out_file: Path | None = None, *, save_adam: bool =
     adam = derive_adam(tables, efficacy_day=day)
     study = str(tables["dm"]["STUDYID"][0]) if tables["dm"].height and "STUDYID" in tables["dm"].columns else "trial"
     html = render_report(adam, protocol, provenance=prov, study_id=study, sim_summary=sim, deviations=deviations,
-                         efficacy_day=day, source=str(store_path(store)), replicate_stats=reps)
+                         efficacy_day=day, source=str(store_path(store)), replicate_stats=reps,
+                         validation=validation, validation_trajectories=validation_trajectories,
+                         validation_replicates=int(validation["replicates"].max() or 0) if validation is not None else 0)
     target = out_file if out_file is not None else store_path(store).parent / "report.html"
     tmp = target.with_name(f".{target.name}.partial-{os.getpid()}")
     inside = os.path.abspath(target.parent) == os.path.abspath(store_path(store).parent)
@@ -108,10 +113,18 @@ def report_cmd(
                                             help="store the derived ADaM tables in the trial store")] = True,
     efficacy_day: Annotated[int | None, typer.Option(min=1, help="primary efficacy day (default: the protocol's, "
                                                                  "else 180)")] = None,
+    validation: Annotated[Path | None, typer.Option(help="a `cartlab validate-model --out` directory: add its "
+                                                         "model-validation section")] = None,
 ) -> None:
     """Write a self-contained HTML report of a trial by dose level (and its ADaM tables into the store)."""
     with _user_errors(out_file):
-        path, n = write_report(store, out_file, save_adam=save_adam, efficacy_day=efficacy_day)
+        val = traj = None
+        if validation is not None:
+            from ._calibrate import read_trajectories, read_validation
+
+            val, traj = read_validation(validation), read_trajectories(validation)
+        path, n = write_report(store, out_file, save_adam=save_adam, efficacy_day=efficacy_day, validation=val,
+                               validation_trajectories=traj)
     out.print(f"report of {n} treated subjects: {path}", highlight=False)
 
 

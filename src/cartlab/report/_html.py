@@ -57,7 +57,9 @@ class _Section:
 def render_report(adam: AdamDatasets, protocol: Protocol | None, *, provenance: dict[str, str],
                   study_id: str, sim_summary: pl.DataFrame | None = None,
                   deviations: pl.DataFrame | None = None, endpoint: str | None = None,
-                  efficacy_day: int = 180, source: str = "", replicate_stats: pl.DataFrame | None = None) -> str:
+                  efficacy_day: int = 180, source: str = "", replicate_stats: pl.DataFrame | None = None,
+                  validation: pl.DataFrame | None = None, validation_replicates: int = 0,
+                  validation_trajectories: pl.DataFrame | None = None) -> str:
     """Render the HTML report of one trial.
 
     Parameters
@@ -83,6 +85,11 @@ def render_report(adam: AdamDatasets, protocol: Protocol | None, *, provenance: 
         :func:`cartlab.report.replicate_stats` of every replicate trial (``cartlab run --replicates
         --report`` stores it as ``rep_tables``): each table then shows the median and 90 % interval
         across replicates, and the reported value where the protocol has one.
+    validation : polars.DataFrame, optional
+        :attr:`cartlab.calibrate.ValidationResult.table` (``cartlab validate-model``); adds the
+        model-validation section (reported vs simulated for every target), with
+        ``validation_replicates`` replicate trials per target and, when given,
+        ``validation_trajectories`` (:attr:`cartlab.calibrate.ValidationResult.trajectories`).
 
     Returns
     -------
@@ -146,6 +153,11 @@ def render_report(adam: AdamDatasets, protocol: Protocol | None, *, provenance: 
         sections.insert(1, _Section("replicates", "Replicated virtual trials",
                                     [replicate_table(sim_summary, endpoint or "", reported)], [],
                                     ["The tables below describe replicate 0, the trial stored in the SDTM tables."]))
+    if validation is not None and validation.height:
+        from ._validation import validation_figures, validation_table
+
+        sections.append(_Section("validation", "Model validation", [validation_table(validation, validation_replicates)],
+                                 validation_figures(validation, validation_trajectories)))
     if adam.findings.height:
         sections.append(_Section("findings", "Assessments that could not be scored", [], [],
                                  [f"{adam.findings.height} finding(s); first: " + "; ".join(
