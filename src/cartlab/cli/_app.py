@@ -13,6 +13,7 @@ from typing import Annotated, NoReturn
 import polars as pl
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -33,7 +34,8 @@ DEFAULT_SEED = 20250317  # Breakfree-1 SLE data cut date, for a memorable defaul
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # escaped: messages name TOML tables ("[[arms]] 2", "[design]") that rich would read as markup and drop
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .._core.errors import CartlabError
 from .._core.provenance import collect_provenance
 from ..protocol import load_protocol, resolve_protocol
-from ._app import DEFAULT_SEED, _fail, app, err, out
-
-
-@contextmanager
-def _user_errors(out_path: Path | None = None) -> Iterator[None]:
-    """``_app._user_errors`` with the message escaped for rich: target and parameter-set errors name
-    TOML tables (``[[target]] 3``, ``[values]``), which rich would take for markup and drop."""
-    try:
-        yield
-    except CartlabError as exc:
-        _fail(escape(str(exc)))
-    except OSError as exc:
-        if out_path is None:
-            raise
-        _fail(escape(f"{out_path}: cannot write ({exc.strerror})"))
+from ._app import DEFAULT_SEED, _fail, _user_errors, app, err, out
 
 
 def read_validation(directory: Path):
