@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from cartlab._core.errors import StoreError
 from cartlab.cli import app
-from cartlab.io import add_tables, open_trial, write_trial
+from cartlab.io import open_trial, update_trial, write_trial
 
 runner = CliRunner()
 
@@ -72,7 +72,7 @@ def test_pk_adam_writes_adppk_and_adpp_then_refuses_without_overwrite(store: Pat
     assert {p.name for p in store.parent.iterdir()} == before  # no partial siblings left
 
 
-def test_add_tables_failure_leaves_the_store_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_store_update_leaves_the_store_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from cartlab.io import _update
 
     dm = pl.DataFrame({"USUBJID": ["S1"]})
@@ -84,8 +84,8 @@ def test_add_tables_failure_leaves_the_store_as_it_was(tmp_path: Path, monkeypat
 
     monkeypatch.setattr(_update, "_write_table", boom)
     with pytest.raises(StoreError, match="writing table 'adpp' failed.*nothing was changed"):
-        add_tables(tmp_path / "t", {"adpp": pl.DataFrame({"AVAL": [1.0]})}, {})
+        update_trial(tmp_path / "t", {"adpp": pl.DataFrame({"AVAL": [1.0]})})
     assert (tmp_path / "t" / "trial.duckdb").read_bytes() == raw
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t"]
     with pytest.raises(StoreError, match="table name 'ADPP' is invalid"):
-        add_tables(tmp_path / "t", {"ADPP": pl.DataFrame({"AVAL": [1.0]})}, {})
+        update_trial(tmp_path / "t", {"ADPP": pl.DataFrame({"AVAL": [1.0]})})

@@ -121,7 +121,7 @@ def pk_adam_cmd(
     overwrite: Annotated[bool, typer.Option(help="replace ADPPK/ADPP tables already in the store")] = False,
 ) -> None:
     """Write CDISC ADPPK (population PK analysis data) and ADPP (NCA parameters) into the store, atomically."""
-    from ..io import add_tables
+    from ..io import update_trial
     from ..pk import adpp_dataset, adppk_dataset, nca_table
 
     key = _analyte_key(analyte)
@@ -137,8 +137,8 @@ def pk_adam_cmd(
         adpp = adpp_dataset(pp, t["dm"], parcat1=str(name))
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         how = f"cartlab {__version__} pk adam --analyte {key} at {stamp}"
-        written = add_tables(store, {"adppk": adppk, "adpp": adpp}, {"table.adppk": how, "table.adpp": how},
-                             replace=overwrite)
+        written = update_trial(store, {"adppk": adppk, "adpp": adpp},
+                               provenance={"table.adppk": how, "table.adpp": how}, replace=overwrite)
     out.print(f"adppk: {adppk.height} records of {adppk['USUBJID'].n_unique()} subjects "
               f"({int((adppk['BLQFN'] == 1).sum())} BLQ); adpp: {adpp.height} NCA parameter rows: {written}",
               highlight=False)

@@ -12,7 +12,6 @@ from .ingest import IngestError as IngestError
 from .ingest import IngestResult as IngestResult
 from .ingest import export_sdtm as export_sdtm
 from .ingest import ingest_sdtm as ingest_sdtm
-from ._pkstore import add_tables as add_tables
 from ._adam_export import FORMATS as ADAM_FORMATS
 from ._adam_export import export_adam as export_adam
 from ._adam_export import xpt_names as xpt_names
@@ -37,7 +36,6 @@ __all__ = [
     "STORE_FILENAME",
     "SdtmFile",
     "TrialStore",
-    "add_tables",
     "check_writable",
     "export_adam",
     "export_sdtm",

@@ -27,7 +27,8 @@ from .store import (
 
 
 def update_trial(dir_or_file: str | os.PathLike[str], tables: Mapping[str, pl.DataFrame], *,
-                 drop: Iterable[str] = (), provenance: Mapping[str, str] | None = None) -> Path:
+                 drop: Iterable[str] = (), provenance: Mapping[str, str] | None = None,
+                 replace: bool = True) -> Path:
     """Write ``tables`` into an existing trial store, replacing tables of the same name.
 
     The trial directory is copied to a hidden sibling, the copy's store is changed (tables
@@ -45,6 +46,9 @@ def update_trial(dir_or_file: str | os.PathLike[str], tables: Mapping[str, pl.Da
         Tables to remove.
     provenance : mapping, optional
         Keys to add to (or update in) the provenance record.
+    replace : bool
+        Replace tables of the same names (the default); with False a table already in the store is
+        refused (``cartlab pk adam`` without ``--overwrite``).
 
     Returns
     -------
@@ -61,6 +65,10 @@ def update_trial(dir_or_file: str | os.PathLike[str], tables: Mapping[str, pl.Da
     checked = _validate_tables(tables, str(path))
     with open_trial(path) as st:  # also: a clear error when there is no store
         prov = st.provenance() if PROVENANCE_TABLE in st._all_tables() else {}
+        clash = sorted(name for name, _ in checked if name in st.tables())
+    if clash and not replace:
+        raise StoreError(f"{shown}: the store already holds table(s) {', '.join(clash)}; "
+                         "replace them with --overwrite (replace=True)")
     prov.update({k: v for k, v in (provenance or {}).items()})
     prov_frame = _validate_provenance(prov, str(path))
     if path.name != STORE_FILENAME:
