@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._core.errors import SpecError
+from .._core.toml import read_toml
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,7 @@ def load_parameter_set(path: str | Path) -> ParameterSet:
     from ..model import parameter_names
 
     p = Path(path)
-    try:
-        doc = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SpecError(f"{p}: cannot read the parameter set ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{p}: not valid TOML ({exc})") from None
+    doc = read_toml(p, "the parameter set (a .toml file)")
     values = doc.get("values")
     if not isinstance(values, dict) or not values:
         raise SpecError(f"{p}: expected a [values] table of parameter = number; got {values!r}")

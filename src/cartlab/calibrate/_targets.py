@@ -9,12 +9,12 @@ it is based on.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
 from .._core.errors import SpecError
+from .._core.toml import read_toml
 
 #: metric -> (kind, description). ``rate``: fraction of the patients in [0, 1]; ``median``: a median
 #: across patients (relative changes as fractions); ``days``: a Kaplan–Meier median time.
@@ -146,12 +146,7 @@ def load_targets(path: str | Path | None = None) -> TargetSet:
     ('1', 'bf1-sle-dl1-crs-any', 0.615)
     """
     p = Path(path) if path is not None else default_targets_path()
-    try:
-        doc = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SpecError(f"{p}: cannot read the targets file ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{p}: not valid TOML ({exc})") from None
+    doc = read_toml(p, "the targets file (a .toml file)")
     version = doc.get("version")
     if not isinstance(version, str) or not version:
         raise SpecError(f"{p}: key 'version' must be a non-empty string; got {version!r}")

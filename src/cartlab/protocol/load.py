@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tomllib
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from .._core.errors import SpecError
+from .._core.toml import parse_toml, read_bytes
 from .spec import (
     ARRAY_TABLES,
     PATTERN_HINTS,
@@ -98,16 +98,7 @@ def load_protocol(path: str | os.PathLike[str]) -> Protocol:
     """
     label = os.fspath(path)
     file = Path(path)
-    try:
-        data = file.read_bytes()
-    except FileNotFoundError:
-        raise SpecError(f"{label}: file not found") from None
-    except IsADirectoryError:
-        raise SpecError(f"{label}: is a directory; expected a protocol .toml file") from None
-    except PermissionError:
-        raise SpecError(f"{label}: cannot be read (permission denied)") from None
-    except OSError as exc:
-        raise SpecError(f"{label}: cannot be read ({exc.strerror or exc})") from None
+    data = read_bytes(file, "a protocol .toml file")
     return load_protocol_bytes(data, source=label, path=file.resolve())
 
 
@@ -136,14 +127,7 @@ def load_protocol_bytes(
         ``data`` is not UTF-8 TOML, or does not describe a valid protocol.
     """
     digest = hashlib.sha256(data).hexdigest()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"{source}: not valid UTF-8 at byte {exc.start}") from None
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{source}: not valid TOML {_toml_position(str(exc))}") from None
+    document = parse_toml(data, source)
     unknown = [key for key in document if key not in TOML_TABLES]
     if unknown:
         first = unknown[0]
@@ -254,16 +238,6 @@ def _on_disk(entry: Traversable) -> Path:
 # --------------------------------------------------------------------------------------------
 # Messages
 # --------------------------------------------------------------------------------------------
-
-# tomllib ends its messages with "(at line 12, column 3)" or "(at end of document)".
-_TOML_POSITION = re.compile(r"^(?P<what>.*?)\s*\(at (?P<where>[^()]+)\)$", re.DOTALL)
-
-
-def _toml_position(message: str) -> str:
-    found = _TOML_POSITION.match(message)
-    if found:
-        return f"at {found['where']}: {found['what']}"
-    return f"({message})"
 
 
 def format_validation_error(error: ValidationError, source: str) -> str:
