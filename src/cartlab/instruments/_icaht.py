@@ -116,13 +116,19 @@ def neutropenia_duration(day, anc_cells_ul, threshold_cells_ul: float, *, durati
     return Neutropenia(total, tuple(episodes), never)
 
 
+#: the ANC series both ICAHT grades read
+_ANC_SERIES = (
+    Input("day", "int", "study day of each ANC value (day 0 = CAR-T infusion)", "d", low=-60, high=3650),
+    Input("anc_cells_ul", "float", "absolute neutrophil count", "/uL", low=0.0, high=1e6),
+)
+
+
 @instrument(
     name="ICAHT-early", version="EHA/EBMT 2023", citation=REJESKI_2023 + " (ICAHT grading table, early)",
     unit="grade", output_range=(0, 4),
     description="Early immune effector cell-associated haematotoxicity (days 0-30) from an ANC series",
     inputs=(
-        Input("day", "int", "study day of each ANC value (day 0 = CAR-T infusion)", "d", low=-60, high=3650),
-        Input("anc_cells_ul", "float", "absolute neutrophil count", "/uL", low=0.0, high=1e6),
+        *_ANC_SERIES,
     ),
     cdisc=("NEUT",),
     options={"duration": "cumulative", "early_end_day": 30, "exactly_30_days": 4},
@@ -166,8 +172,7 @@ def early_grade(n500: Neutropenia, n100: Neutropenia, *, exactly_30_days: int = 
     unit="grade", output_range=(0, 4),
     description="Late immune effector cell-associated haematotoxicity (after day 30) from an ANC series",
     inputs=(
-        Input("day", "int", "study day of each ANC value (day 0 = CAR-T infusion)", "d", low=-60, high=3650),
-        Input("anc_cells_ul", "float", "absolute neutrophil count", "/uL", low=0.0, high=1e6),
+        *_ANC_SERIES,
         Input("exclude", "bool", "value to ignore (cytopenia due to relapse or another cause)", optional=True),
     ),
     cdisc=("NEUT",),

@@ -551,14 +551,18 @@ for _k in range(4, 9):
 
 _DORIS_CITATION = ("van Vollenhoven RF et al. 2021 DORIS definition of remission in SLE: final "
                    "recommendations from an international task force. Lupus Sci Med 2021;8:e000538")
+#: the activity inputs both DORIS definitions read
+_DORIS_ACTIVITY = (
+    Input("csledai", "int", "clinical SLEDAI (SLEDAI-2K without serology)", "points", 0, 101),
+    Input("pga", "float", "PGA 0-3 (two decimals)", "points", 0, 3),
+)
 
 
 @instrument(
     name="DORIS 2021 remission", version="2021", citation=_DORIS_CITATION,
     unit="in remission (bool)", output_range=(0, 1),
     inputs=(
-        Input("csledai", "int", "clinical SLEDAI (SLEDAI-2K without serology)", "points", 0, 101),
-        Input("pga", "float", "PGA 0-3 (two decimals)", "points", 0, 3),
+        *_DORIS_ACTIVITY,
         Input("prednisolone_mg_day", "float", "prednisolone or equivalent dose", "mg/day", 0, None),
         Input("maintenance_stable", "bool", "antimalarials, immunosuppressants and biologics, if any, at "
                                             "stable maintenance doses (true when none are taken)"),
@@ -587,8 +591,7 @@ def compute_doris_remission(csledai: Any, pga: Any, prednisolone_mg_day: Any, ma
     name="DORIS remission off therapy", version="2021", citation=_DORIS_CITATION,
     unit="in remission (bool)", output_range=(0, 1),
     inputs=(
-        Input("csledai", "int", "clinical SLEDAI (SLEDAI-2K without serology)", "points", 0, 101),
-        Input("pga", "float", "PGA 0-3 (two decimals)", "points", 0, 3),
+        *_DORIS_ACTIVITY,
         Input("glucocorticoid_mg_day", "float", "systemic glucocorticoid, prednisolone equivalent", "mg/day", 0, None),
         Input("on_immunosuppressant", "bool", "taking a conventional immunosuppressant"),
         Input("on_biologic", "bool", "taking a biologic (e.g. belimumab, anifrolumab)"),
