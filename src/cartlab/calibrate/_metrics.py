@@ -29,8 +29,8 @@ _EFFICACY = {
     "fvc_pct_pred_relative_change_median": ("FVCPP", "PCHG"),
     "mmt8_relative_change_median": ("MMT8", "PCHG"),
     "tis_moderate_or_major": ("TISMM", "RESP"),
-    "tis_major": ("TIS", "major"),
-    "tis_moderate": ("TIS", "moderate"),
+    "tis_major": ("TISMAJ", "RESP"),
+    "tis_moderate": ("TISMOD", "RESP"),
     "doris_remission": ("DORIS", "RESP"),
     "complete_renal_response": ("RENALCR", "RESP"),
 }
@@ -90,10 +90,7 @@ def trial_metrics(tables: dict[str, pl.DataFrame], targets: Iterable[Target], *,
             if stat in ("CHG", "PCHG"):
                 x = v[stat].drop_nulls().to_numpy().astype(float)
                 out[t.id] = float(np.median(x)) / (100.0 if stat == "PCHG" else 1.0) if x.size else float("nan")
-            elif stat == "RESP":
+            else:  # RESP
                 x = v["AVAL"].drop_nulls().to_numpy()
                 out[t.id] = float(np.mean(x == 1)) if x.size else float("nan")
-            else:  # TIS category
-                x = v.drop_nulls("AVAL")["AVALC"].to_list()
-                out[t.id] = sum(c == stat for c in x) / len(x) if x else float("nan")
     return out
