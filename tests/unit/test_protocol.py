@@ -157,6 +157,15 @@ def test_one_edit_mistake(tmp_path: Path, reference_text: str, old: str, new: st
     assert _error(tmp_path, _edit(reference_text, old, new)).endswith(suffix)
 
 
+def test_arm_criteria_name_the_arm_and_the_variable(tmp_path: Path, reference_text: str) -> None:
+    text = _edit(reference_text, 'dose = { cells = 25e6 }',
+                 'dose = { cells = 25e6 }\ncriteria = [{ variable = "mrss", op = ">=", value = 10 }]')
+    assert _error(tmp_path, text).endswith(
+        "[[arms]] 2: criteria[1].variable must be an SLE screening variable (age, weight_kg, prior_immunosuppressants, "
+        "anc_10e9_l, platelets_10e9_l, hgb_g_dl, egfr_ml_min, sledai2k, bilag_a_domains, anti_dsdna_iu_ml, c3_g_l, "
+        "upcr_g_g, pga, lupus_nephritis); got 'mrss'")
+
+
 def test_unknown_table_suggests_the_right_one(tmp_path: Path, reference_text: str) -> None:
     message = _error(tmp_path, reference_text + "\n[rescu]\nx = 1\n")
     assert message.endswith("bad.toml: unknown table [rescu] (did you mean [rescue]?)")
@@ -394,7 +403,7 @@ def test_eligibility_variables_table() -> None:
         "hgb_g_dl",
         "egfr_ml_min",
     )
-    sle = ("sledai2k", "bilag_a_domains", "anti_dsdna_iu_ml", "c3_g_l", "upcr_g_g", "pga")
+    sle = ("sledai2k", "bilag_a_domains", "anti_dsdna_iu_ml", "c3_g_l", "upcr_g_g", "pga", "lupus_nephritis")
     assert ELIGIBILITY_VARIABLES["SLE"] == common + sle
     assert ELIGIBILITY_VARIABLES["SSC"] == common + ("mrss", "fvc_pct_pred", "disease_duration_years")
     assert ELIGIBILITY_VARIABLES["IIM"] == common + ("mmt8", "ck_u_l", "physician_global")

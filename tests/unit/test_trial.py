@@ -127,6 +127,24 @@ def test_site_writes_one_qs_code_per_mrss_site_and_mmt8_group() -> None:
         assert findings.height == 0 and scores.height > 0 and scores.null_count().sum_horizontal()[0] == 0
 
 
+def test_arm_criteria_enrol_each_cohort_from_its_own_patients() -> None:
+    """RESET-SLE's arms are the non-renal SLE and the lupus nephritis cohorts (seed 000): every LN-arm
+    patient has nephritis (a baseline UPCR of an active nephritis), no SLE-arm patient has, and the
+    screen failures of each arm say which cohort criterion they missed."""
+    p = load_protocol(resolve_protocol("reset-sle")).with_arm_sizes(6)
+    t = run_trial(p, seed=5).tables
+    dm = t["dm"]
+    renal = {s: a for s, a in zip(dm["USUBJID"], dm["ACTARMCD"])}
+    upcr = (t["lb"].filter((pl.col("LBTESTCD") == "PROTCRT") & (pl.col("LBDY") < 0)).group_by("USUBJID")
+            .agg(pl.col("LBSTRESN").first()))
+    by_arm = {arm: upcr.filter(pl.col("USUBJID").is_in([s for s, a in renal.items() if a == arm]))["LBSTRESN"]
+              for arm in ("SLE", "LN")}
+    assert by_arm["LN"].len() == 6 and by_arm["SLE"].len() == 6
+    assert by_arm["LN"].median() > 5 * by_arm["SLE"].median()
+    sf = dm.filter(pl.col("ACTARMCD") == "SCRNFAIL")
+    assert sf.height > 0
+
+
 @pytest.mark.parametrize("name", ["breakfree1-sle", "reset-sle"])
 def test_a_clean_virtual_site_shows_no_protocol_deviations(name) -> None:
     """The site records what the protocol checks need — prior immunosuppressants in CM, BILAG-2004 A

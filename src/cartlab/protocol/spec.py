@@ -79,6 +79,7 @@ ELIGIBILITY_VARIABLES: dict[str, tuple[str, ...]] = {
         "c3_g_l",  # g/L
         "upcr_g_g",  # urine protein:creatinine ratio, g/g
         "pga",  # physician global assessment, 0–3
+        "lupus_nephritis",  # 1 with biopsy-proven lupus nephritis, 0 without
     ),
     "SSC": _COMMON_VARIABLES
     + (
@@ -471,12 +472,16 @@ class Arm(_Frozen):
         Patients to treat, >= 1.
     dose : Dose
         The CAR-T dose.
+    criteria : tuple of Criterion
+        Cohort-specific eligibility, in addition to ``[eligibility]`` (e.g. RESET-SLE's lupus
+        nephritis cohort: ``criteria = [{ variable = "lupus_nephritis", op = "==", value = 1 }]``).
     """
 
     code: Annotated[Text, StringConstraints(pattern=ARMCD_PATTERN)]
     name: Text
     n: Annotated[Int, Field(ge=1)]
     dose: Dose
+    criteria: tuple[Criterion, ...] = ()
 
 
 class LymphodepletionAgent(_Frozen):
@@ -1037,6 +1042,14 @@ class Protocol(_Frozen):
                     f"must be an {indication} screening variable ({', '.join(allowed)})",
                     criterion.variable,
                 )
+        for a, arm in enumerate(self.arms):
+            for i, criterion in enumerate(arm.criteria):
+                if criterion.variable not in allowed:
+                    raise problem(
+                        ("arms", a, "criteria", i, "variable"),
+                        f"must be an {indication} screening variable ({', '.join(allowed)})",
+                        criterion.variable,
+                    )
         if indication != "SLE" and self.population.lupus_nephritis_fraction is not None:
             raise problem(
                 ("population", "lupus_nephritis_fraction"),

@@ -122,11 +122,11 @@ def _bilag_grade(domain: str, a_at_baseline: bool, active: bool, seen: bool, bas
     return "D" if (seen or a_at_baseline) else "E"
 
 
-def _eligible(protocol: Protocol, c: dict[str, float]) -> tuple[bool, str]:
+def _eligible(protocol: Protocol, c: dict[str, float], arm: int) -> tuple[bool, str]:
     el = protocol.eligibility
     if not (el.age_min <= c["age"] <= el.age_max):
         return False, f"age {c['age']:.0f} outside {el.age_min}-{el.age_max}"
-    for crit in el.criteria:
+    for crit in el.criteria + protocol.arms[arm].criteria:
         if not bool(crit.evaluate(np.array([c[crit.variable]]))[0]):
             return False, f"not {crit.text} (value {c[crit.variable]:g})"
     return True, ""
@@ -167,7 +167,7 @@ def run_trial(protocol: Protocol, *, seed: int, replicate: int = 0,
             ss = np.random.SeedSequence(seed, spawn_key=(replicate, a if arm_keys is None else arm_keys[a], j))
             phys, site_ss = ss.spawn(2)
             c, p = sample_patient(spec, protocol.trial.indication, phys, pop_over, dict(protocol.product.parameters))
-            ok, why = _eligible(protocol, c)
+            ok, why = _eligible(protocol, c, a)
             subj = {"arm": a, "screen_no": j, "cov": c, "site_seed": site_ss, "why": why}
             if ok:
                 subjects.append(subj)
@@ -522,6 +522,8 @@ def _sdtm(protocol: Protocol, subjects, screen_fail, sim: SimulationResult, inpu
                         by_sle = c[f"sledai_{code}"] > 0 and act > c[f"tau_{code}"]
                         present = bool(low)
                         attributed = by_sle  # cytopenias from CAR-T/lymphodepletion are not SLE
+                    elif code == "PROTEIN":  # SLEDAI-2K proteinuria > 0.5 g/24 h, read from the recorded UPCR
+                        present = c["sledai_PROTEIN"] > 0 and upcr[kpos] > 0.5
                     else:
                         latent = kid if organ == "renal" else act
                         present = c[f"sledai_{code}"] > 0 and latent > c[f"tau_{code}"]
@@ -562,10 +564,10 @@ def _sdtm(protocol: Protocol, subjects, screen_fail, sim: SimulationResult, inpu
                 q("GLOBAL", "MDGLOBAL", "Physician Global (0-10)",
                   round(float(np.clip(c["physician_global"] * act, 0, 10)), 1))
                 q("GLOBAL", "PTGLOBAL", "Patient Global (0-10)",
-                  round(float(np.clip(c["patient_global"] * (0.2 + 0.8 * act), 0, 10)), 1))
-                haq(c["haq_di"] * (0.3 + 0.7 * act))
-                q("GLOBAL", "EXTRAMUS", "Extramuscular Activity (0-10)",
-                  round(float(np.clip(c["extramuscular"] * act, 0, 10)), 1))
+                  round(float(np.clip(c["patient_global"] * (c["ptga_fixed"] + (1 - c["ptga_fixed"]) * act), 0, 10)), 1))
+                haq(c["haq_di"] * (c["haq_fixed"] + (1 - c["haq_fixed"]) * act))
+                q("GLOBAL", "EXTRAMUS", "Extramuscular Activity (0-10)", round(float(np.clip(
+                    c["extramuscular"] * (c["extramus_fixed"] + (1 - c["extramus_fixed"]) * act), 0, 10)), 1))
 
         # ---- cytopenia AEs from the recorded counts (CTCAE v5.0)
         lab_sorted = sorted(lab_days)
