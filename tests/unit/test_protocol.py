@@ -166,6 +166,34 @@ def test_arm_criteria_name_the_arm_and_the_variable(tmp_path: Path, reference_te
         "upcr_g_g, pga, lupus_nephritis); got 'mrss'")
 
 
+def test_parameter_set_is_a_shipped_calibrated_set_and_product_parameters_win(tmp_path: Path,
+                                                                             reference_text: str) -> None:
+    from cartlab.protocol import PARAMETER_SET_DIR, calibrated_parameter_set
+
+    shipped = sorted(f.stem for f in PARAMETER_SET_DIR.glob("*.toml"))
+    assert shipped, "no calibrated parameter set is shipped"
+    name = shipped[0]
+    bad = _edit(reference_text, "[product]\n", '[product]\nparameter_set = "no-such-set"\n')
+    assert _error(tmp_path, bad).endswith(
+        f"[product] parameter_set: must name a shipped calibrated parameter set ({', '.join(shipped)}); "
+        "got 'no-such-set'")
+    values, sha = calibrated_parameter_set(name)
+    assert len(sha) == 64 and values
+    key = next(iter(values))
+    good = _edit(reference_text, "[product]\n", f'[product]\nparameter_set = "{name}"\n')
+    path = tmp_path / "good.toml"
+    path.write_text(good)
+    product = load_protocol(path).product
+    assert product.parameter_set == name
+    merged = product.model_parameters
+    assert {k: merged[k] for k in values if k not in product.parameters} == \
+        {k: v for k, v in values.items() if k not in product.parameters}
+    assert all(merged[k] == v for k, v in product.parameters.items())  # [product.parameters] win
+    over = _edit(good, "[product.parameters]", f"[product.parameters]\n{key} = 0.123")
+    path.write_text(over)
+    assert load_protocol(path).product.model_parameters[key] == 0.123
+
+
 def test_unknown_table_suggests_the_right_one(tmp_path: Path, reference_text: str) -> None:
     message = _error(tmp_path, reference_text + "\n[rescu]\nx = 1\n")
     assert message.endswith("bad.toml: unknown table [rescu] (did you mean [rescue]?)")

@@ -77,6 +77,16 @@ def model_cmd(indication: Annotated[str, typer.Argument(help="SLE, SSC or IIM")]
     out.print(t)
 
 
+def _parameter_set_provenance(proto) -> dict[str, str]:
+    """The calibrated parameter set a run used (name and file SHA-256), for the store's provenance."""
+    from ..protocol import calibrated_parameter_set
+
+    name = proto.product.parameter_set
+    if name is None:
+        return {"parameter_set": "none (model defaults)"}
+    return {"parameter_set": name, "parameter_set_sha256": calibrated_parameter_set(name)[1]}
+
+
 def _fmt(v: float, col: str) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "NE"
@@ -127,6 +137,7 @@ def run_cmd(
             tables["rep_tables"] = pl.concat(rep_stats)
         prov = collect_provenance(seed=seed, inputs={"protocol": path}, extra={
             "command": "cartlab run", "protocol_file": str(path), "protocol_sha256": proto.sha256,
+            **_parameter_set_provenance(proto),
             "study_id": proto.trial.study_id, "replicates": replicates,
             "patients_per_arm": ",".join(f"{a.code}={a.n}" for a in proto.arms),
             "failed_solves": first.n_failed_solves, "stored_replicate": 0,

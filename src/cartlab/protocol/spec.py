@@ -28,6 +28,8 @@ Examples
 from __future__ import annotations
 
 import difflib
+import functools
+import hashlib
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -317,6 +319,44 @@ class Trial(_Frozen):
     source: Text
 
 
+#: Where the calibrated parameter sets named by ``[product] parameter_set`` live (data files of
+#: ``cartlab calibrate``; read here, the calibrate code is not imported).
+PARAMETER_SET_DIR = Path(__file__).resolve().parents[1] / "calibrate" / "calibrated"
+
+
+@functools.lru_cache(maxsize=32)
+def calibrated_parameter_set(name: str) -> tuple[Mapping[str, float], str]:
+    """The ``[values]`` of the shipped calibrated parameter set ``name`` and the file's SHA-256.
+
+    Raises
+    ------
+    pydantic_core.PydanticCustomError
+        Through :func:`problem`: no such set (the shipped names are listed), or a value that is not a
+        finite number or names no model parameter (with the file and key).
+    """
+    from .._core.toml import parse_toml
+    from ..model import parameter_names
+
+    shipped = sorted(f.stem for f in PARAMETER_SET_DIR.glob("*.toml"))
+    if name not in shipped:
+        raise problem((), f"must name a shipped calibrated parameter set ({', '.join(shipped)})"
+                      f"{suggest(name, shipped)}", name)
+    path = PARAMETER_SET_DIR / f"{name}.toml"
+    data = path.read_bytes()
+    try:
+        values = parse_toml(data, str(path)).get("values")
+    except SpecError as exc:
+        raise problem((), f"names a parameter set that cannot be read: {exc}", name) from None
+    if not isinstance(values, dict) or not values:
+        raise problem((), f"names {path}, which has no [values] table of parameter = number", name)
+    known = parameter_names()
+    for k, v in values.items():
+        if k not in known or not isinstance(v, (int, float)) or isinstance(v, bool) or not np.isfinite(v):
+            raise problem((), f"names {path}, whose [values] {k} = {v!r} is not a finite value of a model "
+                          "parameter", name)
+    return MappingProxyType({k: float(v) for k, v in values.items()}), hashlib.sha256(data).hexdigest()
+
+
 class Product(_Frozen):
     """The ``[product]`` table: the CAR-T product and its model-parameter overrides.
 
@@ -336,6 +376,10 @@ class Product(_Frozen):
     parameters : Mapping[str, float]
         Product-level overrides of model parameters (``[product.parameters]``), read-only.
         Names must be in :func:`cartlab.model.parameter_names`.
+    parameter_set : str or None
+        Name of a calibrated parameter set shipped in ``cartlab/calibrate/calibrated/`` (written
+        by ``cartlab calibrate``) whose values replace the model's typical values; ``parameters``
+        win over it. See :attr:`model_parameters`.
     """
 
     name: Text
@@ -344,6 +388,20 @@ class Product(_Frozen):
     manufacturing_days: Annotated[Int, Field(gt=0)]
     viable_fraction: Annotated[Float, Field(gt=0.0, le=1.0)]
     parameters: FrozenFloatMap = Field(default_factory=lambda: MappingProxyType({}))
+    parameter_set: Text | None = None
+
+    @field_validator("parameter_set")
+    @classmethod
+    def _shipped_set(cls, name: str | None) -> str | None:
+        if name is not None:
+            calibrated_parameter_set(name)  # raises with the file and key
+        return name
+
+    @property
+    def model_parameters(self) -> Mapping[str, float]:
+        """Typical values the simulation uses instead of the model's: the calibrated set, then ``parameters``."""
+        base = calibrated_parameter_set(self.parameter_set)[0] if self.parameter_set else {}
+        return MappingProxyType({**base, **self.parameters})
 
     @field_validator("parameters")
     @classmethod

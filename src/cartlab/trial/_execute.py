@@ -166,7 +166,7 @@ def run_trial(protocol: Protocol, *, seed: int, replicate: int = 0,
                                 f"arm {arm.code} ({j} screened); check [eligibility] against [population]")
             ss = np.random.SeedSequence(seed, spawn_key=(replicate, a if arm_keys is None else arm_keys[a], j))
             phys, site_ss = ss.spawn(2)
-            c, p = sample_patient(spec, protocol.trial.indication, phys, pop_over, dict(protocol.product.parameters))
+            c, p = sample_patient(spec, protocol.trial.indication, phys, pop_over, dict(protocol.product.model_parameters))
             ok, why = _eligible(protocol, c, a)
             subj = {"arm": a, "screen_no": j, "cov": c, "site_seed": site_ss, "why": why}
             if ok:
