@@ -47,7 +47,7 @@ def test_calibrate_smoke_writes_a_parameter_set_with_provenance(tmp_path: Path) 
     assert res.exit_code == 0, res.output
     ps = load_parameter_set(f)
     assert set(ps.values) == {"IL6_ref", "c_icans"} and ps.provenance["seed"] == "3"
-    assert ps.provenance["targets"] == "seed-targets-v1.toml (version 1)"
+    assert ps.provenance["targets"] == "seed-targets-v2.toml (version 2)"
     assert {"prior_p05", "posterior_p50", "width_ratio"} <= set(ps.spread["IL6_ref"])
     before = f.read_bytes()
     res = runner.invoke(app, args)

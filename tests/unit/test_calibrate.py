@@ -99,6 +99,14 @@ def test_trial_metrics_on_the_hand_built_trial(tiny_trial) -> None:
     got = trial_metrics(tiny_trial, targets, efficacy_day=180)
     for (m, a), v in want.items():
         assert got[f"{m}-{a}"] == pytest.approx(v), (m, a)
+    # off immunosuppression (CM): every subject's mycophenolate runs to Day 30 (protocol day 29); A1 restarts it
+    # on Day 201 with no end date
+    off = {(28, "DL1"): 0.0, (29, "DL1"): 0.0, (30, "DL1"): 1.0, (180, "DL1"): 1.0, (365, "DL1"): 2 / 3,
+           (365, None): 4 / 5, (365, "DL2"): 1.0}
+    targets = [Target(f"off-{d}-{a}", "tiny", "tiny", a, "off_immunosuppression", d, 0.9, None, None, None, "hand")
+               for d, a in off]
+    got = trial_metrics(tiny_trial, targets, efficacy_day=180)
+    assert {k: got[f"off-{k[0]}-{k[1]}"] for k in off} == pytest.approx(off)
 
 
 def test_trial_metrics_agree_with_the_report_tables() -> None:

@@ -2,7 +2,8 @@
 
 The same definitions as the report's tables (:mod:`cartlab.analysis`): safety rates from AE over
 treated subjects, efficacy at a day from ADEFF over the efficacy-evaluable population, B-cell
-depletion from a post-infusion CP CD19 result below its LLOQ (``CPSTRESN`` null), B-cell return from ADTTE ``BCREC``.
+depletion from a post-infusion CP CD19 result below its LLOQ (``CPSTRESN`` null), B-cell return from ADTTE ``BCREC``,
+off immunosuppression from CM (no ``IMMUNOSUPPRESSANT`` record running on the day).
 """
 
 from __future__ import annotations
@@ -76,6 +77,14 @@ def trial_metrics(tables: dict[str, pl.DataFrame], targets: Iterable[Target], *,
             cd19 = tables["cp"].filter((pl.col("CPTESTCD") == "CD19") & (pl.col("CPDY") == t.day + 1)
                                        & pl.col("USUBJID").is_in(list(subj)))
             out[t.id] = (float(cd19["CPSTRESN"].is_not_null().mean()) if cd19.height else float("nan"))
+        elif t.metric == "off_immunosuppression":
+            # off = no CM immunosuppressant (CMCAT IMMUNOSUPPRESSANT) running on the target day (SDTM study
+            # day t.day + 1): withdrawn by the protocol and not restarted after a flare
+            dy = t.day + 1
+            on = tables["cm"].filter((pl.col("CMCAT") == "IMMUNOSUPPRESSANT") & (pl.col("CMSTDY") <= dy)
+                                     & (pl.col("CMENDY").is_null() | (pl.col("CMENDY") >= dy))
+                                     & pl.col("USUBJID").is_in(list(subj)))
+            out[t.id] = 1.0 - on["USUBJID"].n_unique() / len(subj)
         elif t.metric == "bcell_return_median_days":
             assert adam is not None
             tte = adam.adtte.filter((pl.col("PARAMCD") == "BCREC") & pl.col("USUBJID").is_in(list(subj)))

@@ -38,13 +38,14 @@ METRICS: dict[str, tuple[str, str]] = {
     "tis_moderate": ("rate", "TIS 40-59 (moderate improvement), fraction of evaluable"),
     "doris_remission": ("rate", "DORIS 2021 remission, fraction of evaluable"),
     "complete_renal_response": ("rate", "complete renal response (UPCR < 0.5 g/g), fraction of evaluable"),
+    "off_immunosuppression": ("rate", "off immunosuppression on the day (CM: withdrawn and not restarted), "
+                                      "fraction of treated"),
     # reported, not computed by the virtual trial (targets using them must say simulated = false)
     "pga_improvement": ("rate", "PGA improvement (definition not stated)"),
-    "off_immunosuppression": ("rate", "off chronic immunosuppression"),
     "clinical_improvement": ("rate", "clinical improvement (definition not stated)"),
 }
 #: metrics the virtual trial computes (:func:`cartlab.calibrate.trial_metrics`)
-COMPUTED = frozenset(set(METRICS) - {"pga_improvement", "off_immunosuppression", "clinical_improvement"})
+COMPUTED = frozenset(set(METRICS) - {"pga_improvement", "clinical_improvement"})
 
 _KEYS = {"id", "protocol", "cohort", "arm", "metric", "day", "value", "lower", "upper", "n", "source",
          "simulated", "reason"}
@@ -128,7 +129,7 @@ class TargetSet:
 
 def default_targets_path() -> Path:
     """The shipped targets file of the current version."""
-    return Path(str(files("cartlab.calibrate") / "targets" / "seed-targets-v1.toml"))
+    return Path(str(files("cartlab.calibrate") / "targets" / "seed-targets-v2.toml"))
 
 
 def load_targets(path: str | Path | None = None) -> TargetSet:
@@ -143,7 +144,7 @@ def load_targets(path: str | Path | None = None) -> TargetSet:
     --------
     >>> ts = load_targets()
     >>> ts.version, ts.targets[0].id, ts.targets[0].value
-    ('1', 'bf1-sle-dl1-crs-any', 0.615)
+    ('2', 'bf1-sle-dl1-crs-any', 0.615)
     """
     p = Path(path) if path is not None else default_targets_path()
     doc = read_toml(p, "the targets file (a .toml file)")

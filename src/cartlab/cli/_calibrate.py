@@ -82,6 +82,8 @@ def validate_model_cmd(
                   f"protocols with targets: {', '.join(ts.protocols)}")
         protos = {n: load_protocol(resolve_protocol(n)) for n in names}
         values, pdesc = _parameters_of(parameters)
+        own = "; ".join(f"{n}: {p.product.parameter_set or 'model defaults'}" for n, p in protos.items())
+        pdesc = f"{pdesc} over the protocols' own ({own})" if parameters is not None else f"the protocols' own ({own})"
         with _progress("simulating replicate trials") as bar:
             task = bar.add_task("validate", total=replicates * len(names))
             res = validate_model(protos, ts, replicates=replicates, seed=seed, parameters=values,

@@ -442,6 +442,10 @@ TUNING = (
      "time as a median MMT-8 gain of 22 %: most patients respond almost completely and a large minority only in "
      "part. A B-cell-only drive made every patient a major responder; a single log-normal w_0 could not give both "
      "the moderate third and the MMT-8 median"),
+    ("SLE B-cell-independent drive w_0 (_population.py)", "none (0)", "mixture: 8 % of patients U(0.6, 0.9), "
+     "others log-normal median 0.02", "with a purely CD19+-driven disease no SLE patient ever flared off therapy "
+     "(0 restarts in 200), where the BF1 update reports 92 % off SLE immunosuppression and all evaluable patients "
+     "but one free of clinical symptoms by 6 months; 8 % gives ~7 % restarts by day 90"),
     ("IIM MMT-8 deficit, recoverable share (_population.py)", "35 +- 12 points, U(0.6, 0.95)",
      "46 +- 12 points, U(0.75, 1.0)", "the relative MMT-8 gain is bounded by deficit x recoverable share / baseline; "
      "+22 % at 6 months needs a baseline near 104/150"),

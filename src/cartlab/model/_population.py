@@ -56,6 +56,9 @@ MMT8_GROUPS: tuple[str, ...] = (
 
 #: Share of IIM patients with a substantial B-cell-independent drive (partial responders; tuned to BF1 IIM TIS)
 IIM_PARTIAL_FRACTION = 0.45
+#: Share of SLE patients with a substantial B-cell-independent drive (non-responders who restart
+#: immunosuppression; BF1 update: 92 % off SLE immunosuppression)
+SLE_PARTIAL_FRACTION = 0.08
 
 #: Default screened-population descriptors per indication (assumptions; protocol [population] overrides)
 DEFAULTS = {
@@ -167,6 +170,10 @@ def sample_patient(spec: ModelSpec, indication: str, seed: np.random.SeedSequenc
         c["bilag_a_CARDIORESPIRATORY"] = float(organ_a[2])
         c["bilag_a_MUCOCUTANEOUS"] = float(not any(organ_a) and c["bilag_a_domains"] > 0)
         c["pga"] = round(float(np.clip(1.2 + 0.07 * score + 0.3 * z[18], 0.5, 3.0)), 2)
+        # a few patients whose lupus is driven largely outside the CD19+ compartment (w_0 of the disease
+        # module): they flare off therapy and restart immunosuppression (BF1 update: 92 % off SLE
+        # immunosuppression, all evaluable patients but one free of clinical symptoms by 6 months)
+        c["w_0"] = (0.6 + 0.3 * float(u[34])) if u[33] < SLE_PARTIAL_FRACTION else _lognormal(z[23], 0.02, 0.5)
     elif ind == "SSC":
         sev = float(np.clip(0.45 + 0.2 * z[16], 0.1, 0.95))
         total = 0
