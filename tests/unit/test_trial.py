@@ -127,6 +127,24 @@ def test_site_writes_one_qs_code_per_mrss_site_and_mmt8_group() -> None:
         assert findings.height == 0 and scores.height > 0 and scores.null_count().sum_horizontal()[0] == 0
 
 
+@pytest.mark.parametrize("name", ["breakfree1-sle", "breakfree1-ssc", "breakfree1-iim"])
+def test_a_failed_solve_is_recorded_and_nothing_after_it(name) -> None:
+    """A patient whose solve fails (here: a step budget far too small) is disposed of as SIMULATION FAILED
+    and has no assessment after the failure, instead of NaN scores or a crash (an SSc mRSS of NaN crashed
+    a calibration run)."""
+    from cartlab.model import SolverOptions
+
+    run = run_trial(load_protocol(resolve_protocol(name)).with_arm_sizes(2), seed=1,
+                    options=SolverOptions(max_steps=300))
+    t = run.tables
+    assert run.n_failed_solves > 0
+    failed = t["ds"].filter(pl.col("DSTERM").str.starts_with("SIMULATION FAILED"))["USUBJID"]
+    assert failed.len() == run.n_failed_solves
+    late = t["qs"].filter(pl.col("USUBJID").is_in(failed.implode()) & (pl.col("QSDY") > 180))
+    assert late.height == 0
+    assert t["lb"]["LBSTRESN"].is_nan().sum() == 0 and t["qs"]["QSSTRESN"].is_nan().sum() == 0
+
+
 def test_arm_criteria_enrol_each_cohort_from_its_own_patients() -> None:
     """RESET-SLE's arms are the non-renal SLE and the lupus nephritis cohorts (seed 000): every LN-arm
     patient has nephritis (a baseline UPCR of an active nephritis), no SLE-arm patient has, and the

@@ -100,6 +100,8 @@ class CalibrationResult:
     seconds : float
     targets : tuple of str
         Target ids in the distance.
+    failed_solves : int
+        Virtual patients whose solve failed (their data stop at the failure).
     """
 
     priors: tuple[Prior, ...]
@@ -112,6 +114,7 @@ class CalibrationResult:
     seconds: float
     targets: tuple[str, ...]
     seed: int
+    failed_solves: int = 0
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Per parameter: prior and posterior 5th/50th/95th percentiles (natural scale) and
@@ -141,6 +144,7 @@ class CalibrationResult:
             "epsilons": ",".join(f"{e:.4g}" for e in self.epsilons),
             "final_distance_median": f"{float(np.median(self.distances)):.4g}",
             "simulations": str(self.simulations), "virtual_patients": str(self.patients),
+            "failed_solves": str(self.failed_solves),
             "seconds": f"{self.seconds:.1f}", "cartlab_version": __version__,
             "date": datetime.now(UTC).strftime("%Y-%m-%d"),
             "values": "weighted posterior medians",
@@ -237,17 +241,18 @@ def calibrate(protocols: Mapping[str, Protocol], targets: TargetSet, *, priors: 
     lo = np.array([p.bounds[0] for p in priors])
     hi = np.array([p.bounds[1] for p in priors])
     counter = 0
-    patients = 0
+    patients = failed = 0
     t0 = time.perf_counter()
 
     def evaluate(z: np.ndarray) -> float:
-        nonlocal counter, patients
+        nonlocal counter, patients, failed
         values = {p.name: float(p.from_scale(z[j])) for j, p in enumerate(priors)}
         sim: dict[str, float] = {}
         for name, ts in by_proto.items():
-            v, k = simulate_targets(with_parameters(protocols[name], values), ts, seed=seed, replicate=counter)
+            v, k, f = simulate_targets(with_parameters(protocols[name], values), ts, seed=seed, replicate=counter)
             sim.update(v)
             patients += k
+            failed += f
         counter += 1
         return distance(sim, chosen)
 
@@ -293,4 +298,4 @@ def calibrate(protocols: Mapping[str, Protocol], targets: TargetSet, *, priors: 
         epsilons.append(eps)
     X = np.column_stack([p.from_scale(Z[:, j]) for j, p in enumerate(priors)])
     return CalibrationResult(priors, X, W, D, tuple(epsilons), counter * len(by_proto), patients,
-                             time.perf_counter() - t0, tuple(t.id for t in chosen), seed)
+                             time.perf_counter() - t0, tuple(t.id for t in chosen), seed, failed)

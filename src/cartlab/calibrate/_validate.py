@@ -75,6 +75,8 @@ class ValidationResult:
     trajectories : polars.DataFrame
         ``protocol, arm, metric, day, sim_median, sim_lo, sim_hi``: the trajectory metrics
         (:data:`TRAJECTORIES`) at each visit to day 365, median and 90 % PI across replicates.
+    failed_solves : int
+        Virtual patients whose solve failed (their data stop at the failure).
     """
 
     table: pl.DataFrame
@@ -86,6 +88,7 @@ class ValidationResult:
     patients: int
     parameters: dict
     trajectories: pl.DataFrame
+    failed_solves: int = 0
 
     @property
     def n_outside(self) -> int:
@@ -135,8 +138,9 @@ def with_parameters(protocol: Protocol, parameters: Mapping[str, float]) -> Prot
 
 
 def simulate_targets(protocol: Protocol, targets: tuple[Target, ...], *, seed: int, replicate: int,
-                     trajectories: bool = False) -> tuple[dict[str, float], int]:
-    """One replicate of every trial design the targets need; their values and the patients treated.
+                     trajectories: bool = False) -> tuple[dict[str, float], int, int]:
+    """One replicate of every trial design the targets need: their values, the patients treated and
+    the patients whose solve failed (recorded up to the failure, :func:`cartlab.trial.run_trial`).
 
     With ``trajectories``, also the trajectory points (ids ``~protocol|metric|arm|day``) of :data:`TRAJECTORIES`.
     """
@@ -148,13 +152,14 @@ def simulate_targets(protocol: Protocol, targets: tuple[Target, ...], *, seed: i
         for design, extra in _trajectory_targets(protocol, targets).items():
             by_design.setdefault(design, []).extend(extra)
     values: dict[str, float] = {}
-    patients = 0
+    patients = failed = 0
     for sizes, ts in by_design.items():
         p = resized(protocol, sizes)
         run = run_trial(p, seed=seed, replicate=replicate)
         values.update(trial_metrics(run.tables, ts, efficacy_day=p.endpoints.primary_day))
         patients += sum(n for _, n in sizes)
-    return values, patients
+        failed += run.n_failed_solves
+    return values, patients, failed
 
 
 def validate_model(protocols: Mapping[str, Protocol], targets: TargetSet, *, replicates: int = 1000,
@@ -193,15 +198,16 @@ def validate_model(protocols: Mapping[str, Protocol], targets: TargetSet, *, rep
     done = 0
     t0 = time.perf_counter()
     rows: list[tuple[str, int, float]] = []
-    patients = 0
+    patients = failed = 0
     for name in names:
         proto = with_parameters(protocols[name], parameters or {})
         ts = tuple(t for t in chosen if t.protocol == name)
         for t in ts:
             arm_sizes(proto, t)  # check arms before simulating
         for r in range(replicates):
-            vals, k = simulate_targets(proto, ts, seed=seed, replicate=r, trajectories=trajectories)
+            vals, k, f = simulate_targets(proto, ts, seed=seed, replicate=r, trajectories=trajectories)
             patients += k
+            failed += f
             rows.extend((tid, r, v) for tid, v in vals.items())
             done += 1
             if progress:
@@ -237,4 +243,4 @@ def validate_model(protocols: Mapping[str, Protocol], targets: TargetSet, *, rep
         "sim_median": pl.Float64, "sim_lo": pl.Float64, "sim_hi": pl.Float64, "inside": pl.Boolean,
         "assessable": pl.Int64, "replicates": pl.Int64, "source": pl.String, "note": pl.String})
     return ValidationResult(table, draws, replicates, seed, targets.version, seconds, patients,
-                            dict(parameters or {}), traj)
+                            dict(parameters or {}), traj, failed)

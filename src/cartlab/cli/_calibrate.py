@@ -93,7 +93,7 @@ def validate_model_cmd(
         prov = collect_provenance(seed=seed, inputs={"targets": Path(ts.path)}, extra={
             "command": "cartlab validate-model " + " ".join(names), "replicates": replicates,
             "targets": f"{Path(ts.path).name} (version {ts.version})", "parameters": pdesc,
-            "seconds": f"{res.seconds:.1f}", "virtual_patients": res.patients})
+            "seconds": f"{res.seconds:.1f}", "virtual_patients": res.patients, "failed_solves": res.failed_solves})
         out_dir.mkdir(parents=True, exist_ok=True)
         res.table.write_csv(out_dir / "validation.csv")
         res.trajectories.write_csv(out_dir / "validation-trajectories.csv")
@@ -117,8 +117,9 @@ def validate_model_cmd(
             t.add_row(r["id"], rep, f"{r['sim_median']:.3g} [{r['sim_lo']:.3g}, {r['sim_hi']:.3g}]",
                       "inside" if r["inside"] else "[bold red]OUTSIDE[/]")
     out.print(t)
-    out.print(f"{res.n_outside} target(s) outside their 90 % PI; {res.patients:,} virtual patients in "
-              f"{res.seconds:.1f} s; wrote {out_dir}/validation.csv, validation*.svg, validation.html")
+    out.print(f"{res.n_outside} target(s) outside their 90 % PI; {res.patients:,} virtual patients "
+              f"({res.failed_solves} failed to solve) in {res.seconds:.1f} s; wrote {out_dir}/validation.csv, "
+              "validation*.svg, validation.html")
 
 
 #: posterior/prior 90 % width ratio above which a parameter is reported as not identified by the targets

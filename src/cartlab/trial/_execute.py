@@ -292,6 +292,8 @@ def _sdtm(protocol: Protocol, subjects, screen_fail, sim: SimulationResult, inpu
         Y = sim.states[i]
         O = sim.outputs[i]
         val = lambda name: Y[:, idx_s[name]]  # noqa: E731
+        # a failed solve leaves NaN from the failure on: nothing is recorded after it (like a lost patient)
+        solved = np.isfinite(Y).all(axis=1)
         out = lambda name: O[:, sim.output_names.index(name)]  # noqa: E731
         dm.add(STUDYID=study, DOMAIN="DM", USUBJID=uid, SUBJID=uid.split("-", 1)[1], SITEID="001",
                RFSTDTC=d0.isoformat(), RFXSTDTC=d0.isoformat(), RFICDTC=_date(d0, sch.screening_day),
@@ -462,6 +464,8 @@ def _sdtm(protocol: Protocol, subjects, screen_fail, sim: SimulationResult, inpu
             labs += [("CK", "Creatine Kinase", ck, "U/L", None, 200.0, 0)]
         for d in sorted(lab_days):
             kpos = save_pos[d]
+            if not solved[kpos]:
+                continue
             dtc = _date(d0, d)
             for code, name, arr, unit, lo, hi, dec in labs:
                 v = float(arr[kpos])
@@ -471,6 +475,8 @@ def _sdtm(protocol: Protocol, subjects, screen_fail, sim: SimulationResult, inpu
                        NFRLT=float(d))
         for d in sorted(pk_days | {0}):
             kpos = save_pos[d]
+            if not solved[kpos]:
+                continue
             dtc = _date(d0, d)
             v = float(transgene[kpos])
             blq = not (v >= LLOQ_TRANSGENE)
@@ -494,6 +500,8 @@ def _sdtm(protocol: Protocol, subjects, screen_fail, sim: SimulationResult, inpu
         bilag_seen: set[str] = set()  # BILAG-2004 domains with SLE activity at an earlier assessment
         for d in sorted(dis_days):
             kpos = save_pos[d]
+            if not solved[kpos]:
+                continue
             dtc = _date(d0, d)
             visit = "SCREENING" if d == sch.screening_day else f"DAY {d}"
             act = float(D[kpos])
@@ -570,7 +578,7 @@ def _sdtm(protocol: Protocol, subjects, screen_fail, sim: SimulationResult, inpu
                     c["extramuscular"] * (c["extramus_fixed"] + (1 - c["extramus_fixed"]) * act), 0, 10)), 1))
 
         # ---- cytopenia AEs from the recorded counts (CTCAE v5.0)
-        lab_sorted = sorted(lab_days)
+        lab_sorted = sorted(d for d in lab_days if solved[save_pos[d]])
         kp = [save_pos[d] for d in lab_sorted]
         post = np.array(lab_sorted) >= 0
         for code, decod, arr, dec in (("NEUT", "Neutrophil count decreased", anc, 2),
