@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .._core.errors import SpecError
 from .._core.toml import read_toml
+from ..protocol import reported_fraction
 
 #: metric -> (kind, description). ``rate``: fraction of the patients in [0, 1]; ``median``: a median
 #: across patients (relative changes as fractions); ``days``: a Kaplan–Meier median time.
@@ -103,10 +104,21 @@ class Target:
 
     def inside(self, lo: float, hi: float, median: float) -> bool:
         """Whether the target is reproduced: the value within ``[lo, hi]`` (the simulated 90 %
-        prediction interval), or for a range target the simulated median within the range."""
+        prediction interval), or for a range target the simulated median within the range.
+
+        A rate with ``n`` that is a rounded k/n (within half a unit of its third decimal) is compared
+        as k/n: 1/26 is written 0.0385, and a simulated interval ending at exactly 1/26 contains it.
+
+        Examples
+        --------
+        >>> t = Target("x", "p", "c", "DL1", "crs_grade3plus", None, 0.0385, None, None, 26, "s")
+        >>> t.inside(0.0, 1 / 26, 0.0), t.inside(0.0, 0.0, 0.0)
+        (True, False)
+        """
         if self.value is None:
             return bool(self.lower <= median <= self.upper)
-        return bool(lo - 1e-9 <= self.value <= hi + 1e-9)
+        value = reported_fraction(self.value, self.n) if self.kind == "rate" else self.value
+        return bool(lo - 1e-9 <= value <= hi + 1e-9)
 
 
 @dataclass(frozen=True, slots=True)

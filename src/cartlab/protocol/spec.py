@@ -872,6 +872,25 @@ class Endpoints(_Frozen):
     primary_day: Annotated[Int, Field(gt=0)]
 
 
+def reported_fraction(value: float, n: int | None) -> float:
+    """A reported rate as the exact k/n it was rounded from (within half a unit of its third decimal).
+
+    Papers and the targets file write 1/26 as 0.0385 and 8/13 as 0.615; comparing those with a
+    simulated rate of exactly 1/26 must not fail by the rounding. Values farther from any k/n, and
+    values without ``n``, are returned unchanged.
+
+    Examples
+    --------
+    >>> reported_fraction(0.0385, 26) == 1 / 26, reported_fraction(0.92, 32), reported_fraction(0.615, None)
+    (True, 0.92, 0.615)
+    """
+    if n:
+        k = round(value * n)
+        if abs(value - k / n) <= 0.0005 + 1e-12:
+            return k / n
+    return value
+
+
 class ReportedResult(_Frozen):
     """One ``[[reported]]`` entry: a published result the simulation can be compared to.
 

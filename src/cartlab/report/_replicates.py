@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import polars as pl
 
 from ..analysis import SummaryTable, bcell_table, derive_adam, efficacy_table, safety_table
-from ..protocol import ReportedResult
+from ..protocol import ReportedResult, reported_fraction
 from ._tables import kinetics_table
 
 #: ``[[reported]]`` metric -> (table key prefix, row label) of the report table it is compared with;
@@ -115,7 +115,7 @@ def with_replicates(table: SummaryTable, stats: pl.DataFrame, reported: Iterable
                 if r is None:
                     extra.append("")
                 else:
-                    v = 100.0 * r.value if r.metric in _RATES else r.value
+                    v = 100.0 * reported_fraction(r.value, r.n) if r.metric in _RATES else r.value
                     if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
                         verdict = "no simulated interval"
                     else:

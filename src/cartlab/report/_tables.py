@@ -10,7 +10,7 @@ from ..analysis import AdamDatasets, SummaryTable, treated_arms
 import numpy as np
 
 from ..pk import nca
-from ..protocol import ReportedResult
+from ..protocol import ReportedResult, reported_fraction
 from ..trial import PRIMARY_LABEL, SUMMARY_COLUMNS, summarize_replicates
 
 _SCHEMA = {"ROW": pl.String, "ARM": pl.String, "N": pl.Int64, "K": pl.Int64, "VALUE": pl.Float64,
@@ -122,7 +122,7 @@ def replicate_table(sim_summary: pl.DataFrame, endpoint: str, reported: tuple[Re
                 data.append({"ROW": label, "ARM": a, "VALUE": med, "LO": lo, "HI": hi})
                 continue
             pct = col != "primary" or endpoint in _RATE_PRIMARY
-            value = 100.0 * rep.value if pct else rep.value
+            value = 100.0 * reported_fraction(rep.value, rep.n) if pct else rep.value
             inside = lo is not None and hi is not None and not math.isnan(lo) and lo - 1e-9 <= value <= hi + 1e-9
             cells += [f"{_num(value)}" + (f" (n={rep.n})" if rep.n else ""), "yes" if inside else "no"]
             data.append({"ROW": label, "ARM": a, "N": rep.n, "K": int(inside), "VALUE": med, "LO": lo, "HI": hi})
