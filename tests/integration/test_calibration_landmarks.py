@@ -3,15 +3,17 @@
 Reported values are read from the protocol's ``[[reported]]`` entries (ACR 2025 abstract 1529, data cut
 17 March 2025; collected in ../shared/EVIDENCE.md, "Breakfree-1 SLE cohort"); the other anchors are the
 EVIDENCE.md table "Anchors for the parts the seeds do not measure". Bands are deliberately generous
-(+-0.2 on rates): the seed arms have 13 and 6 patients, and full calibration is a later issue. The
-parameter values these figures depend on, and why they were chosen, are in ``TUNING``
-(src/cartlab/model/_modules.py).
+(+-0.2 on rates; rare grade >= 3 events: the reported count must be binomially plausible at the simulated
+rate for the reported arm size): the seed arms have 13 and 6 patients. The protocol's calibrated parameter
+set (``bf1-safety-v2``) is in force, as in every shipped run; the hand-tuned values are in ``TUNING``
+(src/cartlab/model/_modules.py); the full comparison is `cartlab validate-model`.
 """
 
 from __future__ import annotations
 
 import polars as pl
 import pytest
+from scipy.stats import binom
 
 from cartlab.protocol import Protocol, load_protocol, resolve_protocol
 from cartlab.trial import run_trial, summarize
@@ -39,6 +41,14 @@ def reported(protocol: Protocol, metric: str, arm: str) -> float:
     return next(r.value for r in protocol.reported if r.metric == metric and r.arm == arm)
 
 
+def plausible(rate: float, n: int, p: float) -> bool:
+    """The reported ``rate`` of ``n`` patients lies in the central 90 % binomial interval of a trial of
+    ``n`` at the simulated per-patient rate ``p`` — the criterion `cartlab validate-model` applies with
+    1,000 simulated trials (benchmarks/README.md, issue 8), here with the binomial law itself."""
+    k = round(rate * n)
+    return bool(binom.cdf(k, n, p) >= 0.05 and binom.sf(k - 1, n, p) >= 0.05)
+
+
 def test_crs_rises_with_dose_and_stays_low_grade(protocol, trial) -> None:
     # abstract 1529: CRS 61.5 % at DL1 (10x10^6), 100 % at DL2 (25x10^6), all low grade (no grade >= 3)
     _, s = trial
@@ -46,8 +56,8 @@ def test_crs_rises_with_dose_and_stays_low_grade(protocol, trial) -> None:
     assert dl2 > dl1
     assert abs(dl1 - reported(protocol, "crs_any", "DL1")) <= 0.2
     assert abs(dl2 - reported(protocol, "crs_any", "DL2")) <= 0.2
-    for arm in ("DL1", "DL2"):
-        assert s[arm]["crs_grade3plus"] / 100 <= reported(protocol, "crs_grade3plus", arm) + 0.05
+    for arm, n in (("DL1", 13), ("DL2", 6)):
+        assert plausible(reported(protocol, "crs_grade3plus", arm), n, s[arm]["crs_grade3plus"] / 100), arm
 
 
 def test_icans_is_rare_at_dl1_and_appears_at_dl2(protocol, trial) -> None:
@@ -58,8 +68,8 @@ def test_icans_is_rare_at_dl1_and_appears_at_dl2(protocol, trial) -> None:
     assert s["DL1"]["icans_grade3plus"] / 100 < 0.06
     assert dl2 > dl1
     assert abs(dl2 - reported(protocol, "icans_any", "DL2")) <= 0.2
-    # every reported ICANS was grade 3: at DL2 most simulated ICANS reaches grade 3 as well
-    assert s["DL2"]["icans_grade3plus"] >= 0.5 * s["DL2"]["icans_any"]
+    # both reported DL2 ICANS were grade 3 (2 of 6): plausible at the simulated grade >= 3 rate
+    assert plausible(2 / 6, 6, s["DL2"]["icans_grade3plus"] / 100)  # abstract 1529: "2 x grade 3" of 6 at DL2
 
 
 def test_neutropenia_rises_with_dose_without_thrombocytopenia(protocol, trial) -> None:

@@ -205,15 +205,27 @@ def test_parameter_set_round_trip_and_errors(tmp_path: Path) -> None:
         load_parameter_set(f)
 
 
-def test_committed_parameter_set_has_provenance_and_spread() -> None:
-    # The committed output of the recorded `cartlab calibrate` run (benchmarks/README.md, issue 8): it is not
-    # the model's default (benchmarks/README.md says why), but it must stay loadable, name
-    # the targets version and seed it came from, and carry prior vs posterior spread for every parameter.
+@pytest.mark.parametrize(("name", "targets"), [("bf1-safety-v1", "seed-targets-v1.toml (version 1)"),
+                                               ("bf1-safety-v2", "seed-targets-v2.toml (version 2)")])
+def test_committed_parameter_set_has_provenance_and_spread(name: str, targets: str) -> None:
+    # The committed outputs of the recorded `cartlab calibrate` runs (benchmarks/README.md, issue 8): v2 is what
+    # every shipped protocol uses ([product] parameter_set), v1 the record of the first run. Each must stay
+    # loadable, name the targets version and seed it came from, and carry prior vs posterior spread.
     from importlib.resources import files
 
-    ps = load_parameter_set(Path(str(files("cartlab.calibrate") / "calibrated" / "bf1-safety-v1.toml")))
+    ps = load_parameter_set(Path(str(files("cartlab.calibrate") / "calibrated" / f"{name}.toml")))
     assert set(ps.values) == {"IL6_ref", "theta_crs2", "b_icans", "c_icans", "slope_inf_ANC"}
-    assert ps.provenance["targets"] == "seed-targets-v1.toml (version 1)" and ps.provenance["seed"] == "20250317"
-    for name, s in ps.spread.items():
-        assert s["prior_p05"] <= s["posterior_p50"] <= s["prior_p95"], name
-        assert s["posterior_p05"] <= ps.values[name] <= s["posterior_p95"]
+    assert ps.provenance["targets"] == targets and ps.provenance["seed"] == "20250317"
+    for pname, s in ps.spread.items():
+        assert s["prior_p05"] <= s["posterior_p50"] <= s["prior_p95"], pname
+        assert s["posterior_p05"] <= ps.values[pname] <= s["posterior_p95"]
+
+
+def test_every_shipped_protocol_uses_the_calibrated_set() -> None:
+    from importlib.resources import files
+
+    v2 = load_parameter_set(Path(str(files("cartlab.calibrate") / "calibrated" / "bf1-safety-v2.toml"))).values
+    for shipped in shipped_protocols():
+        product = load_protocol(shipped.path).product
+        assert product.parameter_set == "bf1-safety-v2", shipped.name
+        assert {k: product.model_parameters[k] for k in v2} == v2, shipped.name

@@ -173,14 +173,15 @@ def test_parameter_set_is_a_shipped_calibrated_set_and_product_parameters_win(tm
     shipped = sorted(f.stem for f in PARAMETER_SET_DIR.glob("*.toml"))
     assert shipped, "no calibrated parameter set is shipped"
     name = shipped[0]
-    bad = _edit(reference_text, "[product]\n", '[product]\nparameter_set = "no-such-set"\n')
+    line = next(x for x in reference_text.splitlines() if x.startswith("parameter_set = "))
+    bad = _edit(reference_text, line, 'parameter_set = "no-such-set"')
     assert _error(tmp_path, bad).endswith(
         f"[product] parameter_set: must name a shipped calibrated parameter set ({', '.join(shipped)}); "
         "got 'no-such-set'")
     values, sha = calibrated_parameter_set(name)
     assert len(sha) == 64 and values
     key = next(iter(values))
-    good = _edit(reference_text, "[product]\n", f'[product]\nparameter_set = "{name}"\n')
+    good = _edit(reference_text, line, f'parameter_set = "{name}"')
     path = tmp_path / "good.toml"
     path.write_text(good)
     product = load_protocol(path).product
