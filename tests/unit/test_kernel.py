@@ -453,7 +453,10 @@ def test_same_bytes_whatever_the_batch_split_with_different_ld_days(rescue_batch
 
 # ---------------------------------------------------------------------------- failure is data
 @pytest.mark.parametrize(("name", "value", "expected"), [
-    ("rho", 1e5, SolveStatus.MAX_STEPS),  # expansion at 1e5/d exhausts the step budget
+    # expansion at 1e5/d: the CAR-T pool (integrated as ln E) passes the largest double within hours
+    ("rho", 1e5, SolveStatus.NON_FINITE),
+    # tocilizumab exchange at 1e6/d: the off-diagonal coupling is explicit and exhausts the step budget
+    ("Q_toc", 1e6, SolveStatus.MAX_STEPS),
     ("k_IL6", np.nan, SolveStatus.NON_FINITE),
 ])
 def test_a_failing_patient_does_not_disturb_the_batch(rescue_batch, name, value, expected) -> None:
