@@ -175,12 +175,13 @@ def _step_source(m: Tableau) -> str:
     """
     L = []
     for s in range(1, m.stages):
-        terms = []
-        for r in range(s):
-            terms.append((m.ae[s][r], f"f{r}"))
-            terms.append((m.ai[s][r] - m.ae[s][r], f"g{r}"))
+        expl = [(m.ae[s][r], f"f{r}") for r in range(s)]
+        impl = [(m.ai[s][r] - m.ae[s][r], f"g{r}") for r in range(s)]
         L += ["        for j in range(NY):",
-              f"            v = (y[j] + hh * ({_lin(terms)})) * inv[j]",
+              f"            xs[j] = y[j] + hh * ({_lin(expl)})",
+              "        for i in range(ni):",
+              "            j = imp[i]",
+              f"            v = (xs[j] + hh * ({_lin(impl)})) * inv[j]",
               f"            g{s}[j] = lj[j] * v",
               "            xs[j] = v",
               "        for m in range(ND):",
@@ -289,11 +290,12 @@ def _diagonal(t, x, p, q, lam, f0, on):
 
 
 @njit(cache=True, error_model='numpy', fastmath={'contract'})
-def _segment(t, t_end, y, h, p, q, sc, rtol, atol, hmax, max_steps, nsteps, W, ed, on):
+def _segment(t, t_end, y, h, p, q, sc, rtol, atol, hmax, max_steps, nsteps, W, ed, on, imp):
     """Integrate from ``t`` to ``t_end`` in place (see the module docstring).
 
     Returns ``(t, h, status, nsteps)``; ``W`` is work space (``NWORK`` rows), ``ed`` the exact
-    decay factors of the ``ND`` decaying states at the stages, ``on`` room for ``NL`` flags.
+    decay factors of the ``ND`` decaying states at the stages, ``on`` room for ``NL`` flags,
+    ``imp`` for the indices of a step's implicit components.
     ``y`` is in model variables on entry and on return; inside, the states of ``LOG_IDX`` that
     are positive at the start of the segment are integrated as ``u = ln x`` (a dose at a stop
     adds to ``x``: the next segment starts from the new ``ln x``; a state at 0, such as CAR-T
@@ -348,6 +350,12 @@ def _segment(t, t_end, y, h, p, q, sc, rtol, atol, hmax, max_steps, nsteps, W, e
             else:
                 for r in range(1, NS):
                     ed[m, r] = 0.0
+        # the implicit components of this step: only they carry the implicit terms g
+        ni = 0
+        for j in range(NY):
+            if lj[j] != 0.0:
+                imp[ni] = j
+                ni += 1
 @STAGES@
         nsteps += 1
         if not (err == err) or err > 1e300:
@@ -451,6 +459,7 @@ def _patient(i, P, t0, stops, flags, save_slot, ld_t, ld_cy, ld_flu, dose_E, dos
     W = np.empty((NWORK, NY))
     ed = np.zeros((max(ND, 1), NS))
     on = np.zeros(max(NL, 1))
+    imp = np.empty(NY, dtype=np.int64)
     o = np.empty(NO)
     rtol = ctrl[C_RTOL]
     atol = ctrl[C_ATOL]
@@ -485,7 +494,7 @@ def _patient(i, P, t0, stops, flags, save_slot, ld_t, ld_cy, ld_flu, dose_E, dos
             # another patient's dose day: stopping here would make this patient's steps depend on the batch
             continue
         if tk > t:
-            t, h, st, ns = _segment(t, tk, y, h, p, q, sc, rtol, atol, hmax, max_steps, ns, W, ed, on)
+            t, h, st, ns = _segment(t, tk, y, h, p, q, sc, rtol, atol, hmax, max_steps, ns, W, ed, on, imp)
             if st != 0:
                 break
         if fl & F_SAVE:
