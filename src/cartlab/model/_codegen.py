@@ -117,12 +117,14 @@ class _Hoister(ast.NodeTransformer):
 def symbolic_parts(spec: ModelSpec, const: list, varying: list) -> tuple[list[tuple[str, str]], list[tuple[int, str]]]:
     """What the solver needs beyond the right-hand side, derived with sympy.
 
-    Returns ``(diag_lines, decays)``: ``(target, expression)`` lines of ``diag_py`` computing
+    Returns ``(diag_lines, decays, damped, proportional)``: ``(target, expression)`` lines of ``diag_py`` computing
     ``out[i] = d f_i / d y_i`` (helpers substituted; kinks — ``max``, ``min``, ``abs`` —
     differentiate to step functions, and the value at a kink does not matter to the solver, which
     only needs a diagonal close to the Jacobian's), and ``(state index, rate expression)`` of the
     states whose equation is exactly ``-k * y`` with ``k`` a per-patient constant (the solver
-    integrates those exactly).
+    integrates those exactly), the indices of the states on no feedback loop (see
+    :func:`_outside_feedback`) and of the states whose right-hand side vanishes with the state
+    (``f = y g``: it can never change sign; see :func:`log_states`).
     """
     import sympy as sp
     from sympy.parsing.sympy_parser import parse_expr
@@ -148,18 +150,20 @@ def symbolic_parts(spec: ModelSpec, const: list, varying: list) -> tuple[list[tu
         local[h.name] = parse_expr(h.expr, local_dict=local)
     constant = {local[p.name] for p in spec.parameters if p.kind != "input"} | {local[h.name] for h in const}
     pr = _Printer({"fully_qualified_modules": False, "standard": "python3", "strict": True})
-    diag, decays = [], []
+    diag, decays, proportional = [], [], []
     for i, s in enumerate(spec.state_names):
         f = parse_expr(spec.equations[s], local_dict=local)
         d = sp.diff(f, local[s])
         diag.append(d)
         if d.free_symbols <= constant and sp.simplify(f - d * local[s]) == 0:
             decays.append((i, pr.doprint(-d)))
+        elif sp.simplify(f.subs(local[s], 0)) == 0:
+            proportional.append(i)
     damped = _outside_feedback(spec, local)
     shared, reduced = sp.cse(diag, symbols=sp.numbered_symbols("_d"), order="none")
     lines = [(str(a), pr.doprint(b)) for a, b in shared]
     lines += [(f"out[{i}]", f"float({pr.doprint(d)})") for i, d in enumerate(reduced)]
-    return lines, decays, damped
+    return lines, decays, damped, proportional
 
 
 def _outside_feedback(spec: ModelSpec, local: dict) -> list[int]:
@@ -212,6 +216,13 @@ def log_states(spec: ModelSpec) -> tuple[str, ...]:
     steps. Concentrations, amounts and latents stay linear (some cross or reach 0). This is a
     change of the integration variable only: equations and outputs are the model's. A name in
     :data:`LOG_NAMES` that the model lacks is ignored.
+
+    Besides these, the kernel integrates as ``ln x`` any state whose right-hand side vanishes with
+    the state (``f = x g``, found by the code generator: the myeloid proliferating pools) once it is
+    below ``LOG_BELOW`` of its scale at the start of a segment: such a state cannot change sign,
+    but where it collapses (an inflammatory drug effect above 1 drove a neutrophil pool to 1e-69
+    in one benchmark patient in 100,000) a linear step far below ``atol`` can take it through 0
+    (and ``pow`` of the negative count gave NaN); near its scale linear is as good and cheaper.
     """
     return tuple(s.name for s in spec.states if s.unit in LOG_UNITS or s.name in LOG_NAMES)
 
@@ -224,7 +235,7 @@ def generate_source(spec: ModelSpec) -> str:
     varying_src = [(h.name, hoist.rewrite(h.expr)) for h in varying]
     equations = [(s, hoist.rewrite(spec.equations[s])) for s in spec.state_names]
     outputs = [(n, hoist.rewrite(n)) for n in OUTPUTS]
-    diag_src, decays, damped = symbolic_parts(spec, const, varying)
+    diag_src, decays, damped, proportional = symbolic_parts(spec, const, varying)
     diag_lines = [(tgt, hoist.rewrite(e)) for tgt, e in diag_src]
     derived = [(h.name, h.expr) for h in const] + [(k, e) for e, k in hoist.defs.items()]
     derived += [(f"_r{m}", e) for m, (_, e) in enumerate(decays)]
@@ -232,6 +243,8 @@ def generate_source(spec: ModelSpec) -> str:
     pidx = {p.name: i for i, p in enumerate(spec.parameters)}
     qidx = {name: i for i, (name, _) in enumerate(derived)}
     sidx = {s.name: i for i, s in enumerate(spec.states)}
+    logged = [sidx[n] for n in log_states(spec)]
+    logged += [i for i in proportional if i not in logged]
     for name in OUTPUTS:
         if name not in sidx and name not in qidx and name not in {h.name for h in varying}:
             raise ValueError(f"output {name} is not a state or helper of model {spec.name}")
@@ -269,9 +282,10 @@ def generate_source(spec: ModelSpec) -> str:
         f"DECAY_Q = np.array({[qidx[f'_r{m}'] for m in range(len(decays))]!r}, dtype=np.int64)",
         "# 1.0 for the states on no feedback loop through another state (error filter)",
         f"DAMPED = np.array({[1.0 if i in damped else 0.0 for i in range(len(spec.states))]!r})",
-        "# states integrated as u = ln x while positive",
-        f"NL = {len(log_states(spec))}",
-        f"LOG_IDX = np.array({[sidx[n] for n in log_states(spec)]!r}, dtype=np.int64)",
+        "# states integrated as u = ln x while positive: always (1.0), or below LOG_BELOW of their scale (0.0)",
+        f"NL = {len(logged)}",
+        f"LOG_IDX = np.array({logged!r}, dtype=np.int64)",
+        f"LOG_ALWAYS = np.array({[1.0 if spec.state_names[i] in log_states(spec) else 0.0 for i in logged]!r})",
         "# slot of the cyclophosphamide volume in q: a dose (mg) raises C_Cy by dose / V_Cy",
         f"Q_VCY = {qidx['V_Cy']}",
         _STEP_FUNCTIONS,

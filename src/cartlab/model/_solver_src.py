@@ -257,6 +257,8 @@ NWORK = 2 * NS + 10
 ARK_CF = np.array(@CF@)
 #: a decaying state below this multiple of its scale is set to 0 (and costs nothing from then on)
 FLUSH = 1e-20
+#: a state of LOG_IDX that is not LOG_ALWAYS goes to ln x for a segment that starts below this multiple of its scale
+LOG_BELOW = 1e-3
 
 
 @njit(cache=True, error_model='numpy', inline='always')
@@ -306,7 +308,7 @@ def _segment(t, t_end, y, h, p, q, sc, rtol, atol, hmax, max_steps, nsteps, W, e
         xc[j] = y[j]
     for m in range(NL):
         j = LOG_IDX[m]
-        on[m] = 1.0 if y[j] > 0.0 and y[j] < 1e300 else 0.0
+        on[m] = 1.0 if y[j] > 0.0 and y[j] < 1e300 and (LOG_ALWAYS[m] != 0.0 or y[j] < LOG_BELOW * sc[j]) else 0.0
         rx[m] = 1.0
         if on[m] != 0.0:
             rx[m] = 1.0 / y[j]
