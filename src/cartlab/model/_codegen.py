@@ -3,8 +3,11 @@
 The generated module holds plain-Python functions (``derive_py``, ``rhs_py``, ``diag_py``,
 ``outputs_py``, ``initial_py``, ``scales_py``) — used by the scipy reference and the tests — and
 their numba-compiled twins plus the solver loop (:mod:`._solver_src`). ``diag_py`` is the diagonal
-of the Jacobian, differentiated symbolically with sympy (the solver treats it implicitly). The
-module is written to a cache directory named by the model's structure and the generator's own
+of the Jacobian, differentiated symbolically with sympy (the solver treats it implicitly). From the
+equations the generator also lists the states the solver integrates as ``ln x`` (``LOG_IDX``, see
+:func:`log_states`), the states on no feedback loop whose error estimate it filters (``DAMPED``)
+and the pure decays it integrates exactly (``DECAY_IDX``). The module is written to a cache
+directory named by the model's structure, the log-integrated states and the generator's own
 source, so later runs neither regenerate it nor recompile it (numba's on-disk cache).
 """
 
