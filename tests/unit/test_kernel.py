@@ -681,3 +681,13 @@ def test_a_collapsing_neutrophil_pool_stays_positive(factor: float) -> None:
     prol = r.state("ANC_Prol")[0]
     assert np.all(prol > 0.0) and prol.min() < 1e-25 * prol[0]
     assert np.isfinite(r.states).all()
+
+
+@pytest.mark.parametrize("z", [-30.0, -22.0, -9.3, -1.0, -0.55, -0.5499, -0.3, -1e-9, -0.0, 0.0, 1e-300, 0.2, 0.55,
+                               0.7, 2.0, 9.3, 21.9, 22.1, 700.0, math.inf, -math.inf])
+def test_tanh_of_the_kernel_matches_math_tanh(z: float) -> None:
+    """``_tanh`` (one ``exp`` for |z| >= 0.55, the library below): expected math.tanh within 4 ulp."""
+    got, want = load_kernel(build_model("SLE"))._tanh(z), math.tanh(z)
+    assert got == pytest.approx(want, rel=4 * 2.2e-16, abs=0.0)
+    assert math.copysign(1.0, got) == math.copysign(1.0, want)
+    assert math.isnan(load_kernel(build_model("SLE"))._tanh(math.nan))

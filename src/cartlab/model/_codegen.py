@@ -73,6 +73,18 @@ def _pow(a, b):
     if a > 0.0:
         return exp(b * log(a))
     return pow(a, b)
+
+
+@njit(cache=True, error_model='numpy', inline='always')
+def _tanh(z):
+    # the model's tanh(z): from one exp for |z| >= 0.55 (glibc's tanh calls expm1 up to |z| = 22),
+    # the library's below, where (1 - e^{-2|z|}) / (1 + e^{-2|z|}) would lose relative accuracy
+    a = abs(z)
+    if not (a >= 0.55):
+        return tanh(z)
+    e = exp(-2.0 * a)
+    r = (1.0 - e) / (1.0 + e)
+    return r if z > 0.0 else -r
 """
 
 
@@ -108,8 +120,8 @@ class _Hoister(ast.NodeTransformer):
                 isinstance(node, ast.UnaryOp) and isinstance(node.operand, (ast.Name, ast.Constant))):
             return ast.copy_location(ast.Name(self._name_for(ast.unparse(node)), ast.Load()), node)
         node = super().generic_visit(node)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "pow":
-            node.func = ast.copy_location(ast.Name("_pow", ast.Load()), node.func)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("pow", "tanh"):
+            node.func = ast.copy_location(ast.Name("_" + node.func.id, ast.Load()), node.func)
         return node
 
     def rewrite(self, expr: str) -> str:
@@ -139,6 +151,9 @@ def symbolic_parts(spec: ModelSpec, const: list, varying: list) -> tuple[list[tu
 
         def _print_sign(self, e):
             return f"_sign({self._print(e.args[0])})"
+
+        def _print_tanh(self, e):
+            return f"_tanh({self._print(e.args[0])})"
 
         def _print_Pow(self, e, rational=False):  # noqa: N802
             if e.exp.is_Number:
