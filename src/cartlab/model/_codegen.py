@@ -3,8 +3,11 @@
 The generated module holds plain-Python functions (``derive_py``, ``rhs_py``, ``diag_py``,
 ``outputs_py``, ``initial_py``, ``scales_py``) — used by the scipy reference and the tests — and
 their numba-compiled twins plus the solver loop (:mod:`._solver_src`). ``diag_py`` is the diagonal
-of the Jacobian, differentiated symbolically with sympy (the solver treats it implicitly). The
-module is written to a cache directory named by the model's structure and the generator's own
+of the Jacobian, differentiated symbolically with sympy (the solver treats it implicitly). From the
+equations the generator also lists the states the solver integrates as ``ln x`` (``LOG_IDX``, see
+:func:`log_states`), the states on no feedback loop whose error estimate it filters (``DAMPED``)
+and the pure decays it integrates exactly (``DECAY_IDX``). The module is written to a cache
+directory named by the model's structure, the log-integrated states and the generator's own
 source, so later runs neither regenerate it nor recompile it (numba's on-disk cache).
 """
 
@@ -59,6 +62,29 @@ def _step(x):
 @njit(cache=True, error_model='numpy', inline='always')
 def _sign(x):
     return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
+
+
+@njit(cache=True, error_model='numpy', inline='always')
+def _pow(a, b):
+    # the model's pow(a, b): exactly a for b == 1, exp(b log a) for a positive base (glibc's pow
+    # took ~22 % of the kernel's time, exp and log together cost ~80 % of it), pow otherwise
+    if b == 1.0:
+        return a
+    if a > 0.0:
+        return exp(b * log(a))
+    return pow(a, b)
+
+
+@njit(cache=True, error_model='numpy', inline='always')
+def _tanh(z):
+    # the model's tanh(z): from one exp for |z| >= 0.55 (glibc's tanh calls expm1 up to |z| = 22),
+    # the library's below, where (1 - e^{-2|z|}) / (1 + e^{-2|z|}) would lose relative accuracy
+    a = abs(z)
+    if not (a >= 0.55):
+        return tanh(z)
+    e = exp(-2.0 * a)
+    r = (1.0 - e) / (1.0 + e)
+    return r if z > 0.0 else -r
 """
 
 
@@ -84,14 +110,19 @@ class _Hoister(ast.NodeTransformer):
                 return False
         return True
 
+    def _name_for(self, src: str) -> str:
+        if src not in self.defs:
+            self.defs[src] = f"_k{len(self.defs)}"
+        return self.defs[src]
+
     def generic_visit(self, node):
         if isinstance(node, (ast.BinOp, ast.Call, ast.UnaryOp)) and self._is_const(node) and not (
                 isinstance(node, ast.UnaryOp) and isinstance(node.operand, (ast.Name, ast.Constant))):
-            src = ast.unparse(node)
-            if src not in self.defs:
-                self.defs[src] = f"_k{len(self.defs)}"
-            return ast.copy_location(ast.Name(self.defs[src], ast.Load()), node)
-        return super().generic_visit(node)
+            return ast.copy_location(ast.Name(self._name_for(ast.unparse(node)), ast.Load()), node)
+        node = super().generic_visit(node)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("pow", "tanh"):
+            node.func = ast.copy_location(ast.Name("_" + node.func.id, ast.Load()), node.func)
+        return node
 
     def rewrite(self, expr: str) -> str:
         tree = ast.parse(expr, mode="eval")
@@ -101,12 +132,14 @@ class _Hoister(ast.NodeTransformer):
 def symbolic_parts(spec: ModelSpec, const: list, varying: list) -> tuple[list[tuple[str, str]], list[tuple[int, str]]]:
     """What the solver needs beyond the right-hand side, derived with sympy.
 
-    Returns ``(diag_lines, decays)``: ``(target, expression)`` lines of ``diag_py`` computing
+    Returns ``(diag_lines, decays, damped, proportional)``: ``(target, expression)`` lines of ``diag_py`` computing
     ``out[i] = d f_i / d y_i`` (helpers substituted; kinks — ``max``, ``min``, ``abs`` —
     differentiate to step functions, and the value at a kink does not matter to the solver, which
     only needs a diagonal close to the Jacobian's), and ``(state index, rate expression)`` of the
     states whose equation is exactly ``-k * y`` with ``k`` a per-patient constant (the solver
-    integrates those exactly).
+    integrates those exactly), the indices of the states on no feedback loop (see
+    :func:`_outside_feedback`) and of the states whose right-hand side vanishes with the state
+    (``f = y g``: it can never change sign; see :func:`log_states`).
     """
     import sympy as sp
     from sympy.parsing.sympy_parser import parse_expr
@@ -119,6 +152,14 @@ def symbolic_parts(spec: ModelSpec, const: list, varying: list) -> tuple[list[tu
         def _print_sign(self, e):
             return f"_sign({self._print(e.args[0])})"
 
+        def _print_tanh(self, e):
+            return f"_tanh({self._print(e.args[0])})"
+
+        def _print_Pow(self, e, rational=False):  # noqa: N802
+            if e.exp.is_Number:
+                return super()._print_Pow(e, rational)
+            return f"_pow({self._print(e.base)}, {self._print(e.exp)})"
+
     names = [p.name for p in spec.parameters] + [h.name for h in const] + list(spec.state_names) + ["t"]
     local: dict = {n: sp.Symbol(n, real=True) for n in names}
     local.update(max=sp.Max, min=sp.Min, pow=sp.Pow, abs=sp.Abs, exp=sp.exp, log=sp.log, sqrt=sp.sqrt,
@@ -127,17 +168,81 @@ def symbolic_parts(spec: ModelSpec, const: list, varying: list) -> tuple[list[tu
         local[h.name] = parse_expr(h.expr, local_dict=local)
     constant = {local[p.name] for p in spec.parameters if p.kind != "input"} | {local[h.name] for h in const}
     pr = _Printer({"fully_qualified_modules": False, "standard": "python3", "strict": True})
-    diag, decays = [], []
+    diag, decays, proportional = [], [], []
     for i, s in enumerate(spec.state_names):
         f = parse_expr(spec.equations[s], local_dict=local)
         d = sp.diff(f, local[s])
         diag.append(d)
         if d.free_symbols <= constant and sp.simplify(f - d * local[s]) == 0:
             decays.append((i, pr.doprint(-d)))
+        elif sp.simplify(f.subs(local[s], 0)) == 0:
+            proportional.append(i)
+    damped = _outside_feedback(spec, local)
     shared, reduced = sp.cse(diag, symbols=sp.numbered_symbols("_d"), order="none")
     lines = [(str(a), pr.doprint(b)) for a, b in shared]
     lines += [(f"out[{i}]", f"float({pr.doprint(d)})") for i, d in enumerate(reduced)]
-    return lines, decays
+    return lines, decays, damped, proportional
+
+
+def _outside_feedback(spec: ModelSpec, local: dict) -> list[int]:
+    """Indices of the states that are on no feedback loop through another state.
+
+    ``i`` depends on ``j`` when ``y_j`` appears in ``f_i`` (helpers substituted). A state whose
+    value reaches no state that reaches it back sees its own error only through its own
+    equation: an error there decays at the rate of its own diagonal, which is what the error
+    filter of the solver relies on.
+    """
+    from sympy.parsing.sympy_parser import parse_expr
+
+    n = len(spec.states)
+    sym = [local[s] for s in spec.state_names]
+    reach = [[False] * n for _ in range(n)]
+    for i, s in enumerate(spec.state_names):
+        free = parse_expr(spec.equations[s], local_dict=local).free_symbols
+        for j in range(n):
+            reach[j][i] = sym[j] in free  # j influences i
+    for k in range(n):
+        for i in range(n):
+            if reach[i][k]:
+                for j in range(n):
+                    if reach[k][j]:
+                        reach[i][j] = True
+    return [i for i in range(n) if not any(reach[i][j] and reach[j][i] for j in range(n) if j != i)]
+
+
+#: units of the states the kernel integrates as ``u = ln x`` (see :func:`log_states`)
+LOG_UNITS = frozenset({"cells"})
+#: further states integrated as ``u = ln x``, by name (see :func:`log_states`)
+LOG_NAMES = frozenset({"Dep"})
+
+
+def log_states(spec: ModelSpec) -> tuple[str, ...]:
+    """Names of the states the kernel integrates as ``u = ln x`` while they are positive.
+
+    Rule: positive states that change by orders of magnitude at rates set by other states, where
+    what matters is their relative error —
+
+    * the cell populations, the states whose unit is in :data:`LOG_UNITS` (``"cells"``: CD19+ B
+      lineage, effector and memory CAR-T): expansion ~1e4-fold, killing ~20 e-folds in days;
+    * the states named in :data:`LOG_NAMES`: ``Dep``, the depletion depth-time, which grows from
+      ~1e-18 through the switch of ``h_dep`` (``(A / 1 % A0)^-8``) and never decays, so its
+      error is a sum of local errors; integrated linearly it set the agreement with the reference
+      (day 5–8) at every tolerance tried.
+
+    An error test on ``ln x`` is a relative test on ``x``, and exponential change at a slowly
+    varying rate is a slowly varying slope of ``ln x``, which a 5th-order method follows in long
+    steps. Concentrations, amounts and latents stay linear (some cross or reach 0). This is a
+    change of the integration variable only: equations and outputs are the model's. A name in
+    :data:`LOG_NAMES` that the model lacks is ignored.
+
+    Besides these, the kernel integrates as ``ln x`` any state whose right-hand side vanishes with
+    the state (``f = x g``, found by the code generator: the myeloid proliferating pools) once it is
+    below ``LOG_BELOW`` of its scale at the start of a segment: such a state cannot change sign,
+    but where it collapses (an inflammatory drug effect above 1 drove a neutrophil pool to 1e-69
+    in one benchmark patient in 100,000) a linear step far below ``atol`` can take it through 0
+    (and ``pow`` of the negative count gave NaN); near its scale linear is as good and cheaper.
+    """
+    return tuple(s.name for s in spec.states if s.unit in LOG_UNITS or s.name in LOG_NAMES)
 
 
 def generate_source(spec: ModelSpec) -> str:
@@ -148,7 +253,7 @@ def generate_source(spec: ModelSpec) -> str:
     varying_src = [(h.name, hoist.rewrite(h.expr)) for h in varying]
     equations = [(s, hoist.rewrite(spec.equations[s])) for s in spec.state_names]
     outputs = [(n, hoist.rewrite(n)) for n in OUTPUTS]
-    diag_src, decays = symbolic_parts(spec, const, varying)
+    diag_src, decays, damped, proportional = symbolic_parts(spec, const, varying)
     diag_lines = [(tgt, hoist.rewrite(e)) for tgt, e in diag_src]
     derived = [(h.name, h.expr) for h in const] + [(k, e) for e, k in hoist.defs.items()]
     derived += [(f"_r{m}", e) for m, (_, e) in enumerate(decays)]
@@ -156,6 +261,8 @@ def generate_source(spec: ModelSpec) -> str:
     pidx = {p.name: i for i, p in enumerate(spec.parameters)}
     qidx = {name: i for i, (name, _) in enumerate(derived)}
     sidx = {s.name: i for i, s in enumerate(spec.states)}
+    logged = [sidx[n] for n in log_states(spec)]
+    logged += [i for i in proportional if i not in logged]
     for name in OUTPUTS:
         if name not in sidx and name not in qidx and name not in {h.name for h in varying}:
             raise ValueError(f"output {name} is not a state or helper of model {spec.name}")
@@ -191,6 +298,12 @@ def generate_source(spec: ModelSpec) -> str:
         f"ND = {len(decays)}",
         f"DECAY_IDX = np.array({[i for i, _ in decays]!r}, dtype=np.int64)",
         f"DECAY_Q = np.array({[qidx[f'_r{m}'] for m in range(len(decays))]!r}, dtype=np.int64)",
+        "# 1.0 for the states on no feedback loop through another state (error filter)",
+        f"DAMPED = np.array({[1.0 if i in damped else 0.0 for i in range(len(spec.states))]!r})",
+        "# states integrated as u = ln x while positive: always (1.0), or below LOG_BELOW of their scale (0.0)",
+        f"NL = {len(logged)}",
+        f"LOG_IDX = np.array({logged!r}, dtype=np.int64)",
+        f"LOG_ALWAYS = np.array({[1.0 if spec.state_names[i] in log_states(spec) else 0.0 for i in logged]!r})",
         "# slot of the cyclophosphamide volume in q: a dose (mg) raises C_Cy by dose / V_Cy",
         f"Q_VCY = {qidx['V_Cy']}",
         _STEP_FUNCTIONS,
@@ -287,6 +400,7 @@ def kernel_key(spec: ModelSpec) -> str:
     generator's source."""
     h = hashlib.sha256(spec.fingerprint().encode())
     h.update(_generator_digest().encode())
+    h.update(repr(log_states(spec)).encode())
     return f"{spec.name.replace('-', '_')}_{h.hexdigest()[:16]}"
 
 
