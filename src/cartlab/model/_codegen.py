@@ -173,9 +173,11 @@ def symbolic_parts(spec: ModelSpec, const: list, varying: list) -> tuple[list[tu
         f = parse_expr(spec.equations[s], local_dict=local)
         d = sp.diff(f, local[s])
         diag.append(d)
-        if d.free_symbols <= constant and sp.simplify(f - d * local[s]) == 0:
+        # expand decides these identities exactly for the model's equations (polynomial in the state) and
+        # is much cheaper than simplify, which took most of the symbolic time of a cold start
+        if d.free_symbols <= constant and sp.expand(f - d * local[s]) == 0:
             decays.append((i, pr.doprint(-d)))
-        elif sp.simplify(f.subs(local[s], 0)) == 0:
+        elif sp.expand(f.subs(local[s], 0)) == 0:
             proportional.append(i)
     damped = _outside_feedback(spec, local)
     shared, reduced = sp.cse(diag, symbols=sp.numbered_symbols("_d"), order="none")

@@ -480,7 +480,7 @@ def _patient(i, P, t0, stops, flags, save_slot, ld_t, ld_cy, ld_flu, dose_E, dos
     t = t0
     h = 0.05
     st = 0
-    ns = 0
+    ns = np.int64(0)  # not the literal 0: numba would compile _segment a second time for Literal[int](0)
     toci_n = 0
     dex_left = 0
     dex_n = 0
