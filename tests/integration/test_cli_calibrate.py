@@ -57,6 +57,22 @@ def test_calibrate_smoke_writes_a_parameter_set_with_provenance(tmp_path: Path) 
     assert not (tmp_path / "x.toml").exists()
 
 
+def test_calibrate_on_dask_gives_the_same_parameter_set(tmp_path: Path) -> None:
+    # --dask evaluates batches of proposals on a local Dask cluster (2 in-process workers); proposals are
+    # taken in order and evaluation i always uses replicate i, so the set equals the run here
+    base = ["calibrate", "breakfree1-sle", "--param", "IL6_ref=35:140", "--target", "bf1-sle-dl1-crs-any",
+            "--target", "bf1-sle-dl2-crs-any", "--particles", "4", "--generations", "2", "--seed", "5"]
+    here, there = tmp_path / "here.toml", tmp_path / "dask.toml"
+    res = runner.invoke(app, [*base, "--out", str(here)])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, [*base, "--dask", "--batch", "3", "--out", str(there)])
+    assert res.exit_code == 0, res.output
+    a, b = load_parameter_set(here), load_parameter_set(there)
+    assert a.values == b.values and a.spread == b.spread
+    assert a.provenance["simulations"] == b.provenance["simulations"]
+    assert a.provenance["virtual_patients"] == b.provenance["virtual_patients"]
+
+
 def test_report_gets_the_validation_section(tmp_path: Path) -> None:
     val = tmp_path / "val"
     assert runner.invoke(app, ["validate-model", "reset-myositis", "--replicates", "2", "--out", str(val)]).exit_code == 0

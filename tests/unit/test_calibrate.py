@@ -183,6 +183,10 @@ def test_calibrate_smoke_is_reproducible_and_inside_the_prior() -> None:
     a = calibrate(protos, TARGETS, **kw)
     b = calibrate(protos, TARGETS, **kw)
     assert np.array_equal(a.particles, b.particles) and np.array_equal(a.weights, b.weights)
+    # batches of proposals (as on Dask) give the same run: taken in order, the generator put back
+    c = calibrate(protos, TARGETS, **kw, batch=4, map_fn=lambda f, xs: [f(x) for x in xs])
+    assert np.array_equal(a.particles, c.particles) and np.array_equal(a.distances, c.distances)
+    assert (a.simulations, a.patients, a.epsilons) == (c.simulations, c.patients, c.epsilons)
     assert a.weights.sum() == pytest.approx(1.0) and a.targets == tuple(ids)
     assert np.all((a.particles[:, 0] >= 35.0) & (a.particles[:, 0] <= 140.0))
     assert np.all((a.particles[:, 1] >= -4.4) & (a.particles[:, 1] <= -2.4))

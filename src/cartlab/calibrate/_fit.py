@@ -189,10 +189,25 @@ def distance(values: Mapping[str, float], targets: Sequence[Target]) -> float:
     return float(math.sqrt(np.mean(np.square(z))))
 
 
+def _evaluate(job: tuple) -> tuple[float, int, int]:
+    """One ABC evaluation (module level, so Dask can ship it): the distance of one simulated trial per
+    protocol at the parameter values, the patients treated and the failed solves."""
+    jobs, chosen, values, seed, replicate = job
+    sim: dict[str, float] = {}
+    patients = failed = 0
+    for proto, ts in jobs.values():
+        v, k, f = simulate_targets(with_parameters(proto, values), ts, seed=seed, replicate=replicate)
+        sim.update(v)
+        patients += k
+        failed += f
+    return distance(sim, chosen), patients, failed
+
+
 def calibrate(protocols: Mapping[str, Protocol], targets: TargetSet, *, priors: Sequence[Prior] = DEFAULT_PRIORS,
               target_ids: Sequence[str] | None = None, particles: int = 100, generations: int = 4,
               quantile: float = 0.5, max_simulations: int | None = None, seed: int = 20250317,
-              progress: Callable[[int, float], None] | None = None) -> CalibrationResult:
+              progress: Callable[[int, float], None] | None = None,
+              map_fn: Callable[[Callable, list], list] | None = None, batch: int = 1) -> CalibrationResult:
     """Estimate ``priors``' parameters so that simulated trials reproduce the targets (ABC-SMC).
 
     Parameters
@@ -215,6 +230,13 @@ def calibrate(protocols: Mapping[str, Protocol], targets: TargetSet, *, priors: 
     seed : int
     progress : callable, optional
         ``progress(evaluations_done, current_epsilon)``.
+    map_fn : callable, optional
+        ``map_fn(func, items) -> list`` evaluating proposals elsewhere, e.g. on a Dask cluster
+        (``client.gather(client.map(func, items))``); default: here, one after another.
+    batch : int
+        Proposals evaluated together (use about twice the number of workers with ``map_fn``). The
+        result is the same for every ``batch`` and ``map_fn``: evaluation ``i`` always uses replicate
+        ``i``, and proposals are accepted in their order.
     """
     priors = tuple(priors)
     if particles < 2 or generations < 1 or not 0 < quantile < 1:
@@ -243,18 +265,14 @@ def calibrate(protocols: Mapping[str, Protocol], targets: TargetSet, *, priors: 
     counter = 0
     patients = failed = 0
     t0 = time.perf_counter()
+    jobs = {name: (protocols[name], ts) for name, ts in by_proto.items()}
+    run = map_fn or (lambda f, items: [f(x) for x in items])
+    size = max(int(batch), 1)
 
-    def evaluate(z: np.ndarray) -> float:
-        nonlocal counter, patients, failed
-        values = {p.name: float(p.from_scale(z[j])) for j, p in enumerate(priors)}
-        sim: dict[str, float] = {}
-        for name, ts in by_proto.items():
-            v, k, f = simulate_targets(with_parameters(protocols[name], values), ts, seed=seed, replicate=counter)
-            sim.update(v)
-            patients += k
-            failed += f
-        counter += 1
-        return distance(sim, chosen)
+    def evaluate_batch(zs: list[np.ndarray], first: int) -> list[tuple[float, int, int]]:
+        work = [(jobs, chosen, {p.name: float(p.from_scale(z[j])) for j, p in enumerate(priors)}, seed, first + m)
+                for m, z in enumerate(zs)]
+        return list(run(_evaluate, work))
 
     eps = math.inf
     epsilons: list[float] = []
@@ -271,19 +289,38 @@ def calibrate(protocols: Mapping[str, Protocol], targets: TargetSet, *, priors: 
         newZ, newD = [], []
         tried = 0
         while len(newZ) < particles and tried < budget:
-            tried += 1
-            if g == 0:
-                z = lo + (hi - lo) * rng.random(len(priors))
-            else:
-                z = Z[rng.choice(len(W), p=W)] + chol @ rng.standard_normal(len(priors))
-                if np.any(z < lo) or np.any(z > hi):
+            # up to `size` proposals, each with the generator state before it; evaluated together (on Dask
+            # with map_fn), then taken in order exactly as one at a time would: when the population is full
+            # the generator is put back to just after the last proposal used, so the result does not depend
+            # on the batch size or the number of workers (the unused evaluations are discarded)
+            props: list[tuple[dict, np.ndarray | None]] = []
+            while len(props) < size and tried + len(props) < budget:
+                state = rng.bit_generator.state
+                if g == 0:
+                    z = lo + (hi - lo) * rng.random(len(priors))
+                else:
+                    z = Z[rng.choice(len(W), p=W)] + chol @ rng.standard_normal(len(priors))
+                    if np.any(z < lo) or np.any(z > hi):
+                        z = None
+                props.append((state, z))
+            results = iter(evaluate_batch([z for _, z in props if z is not None], counter))
+            for m, (_, z) in enumerate(props):
+                tried += 1
+                if z is None:
                     continue
-            d = evaluate(z)
-            if progress:
-                progress(counter, eps)
-            if d <= eps:
-                newZ.append(z)
-                newD.append(d)
+                d, k, f = next(results)
+                counter += 1
+                patients += k
+                failed += f
+                if progress:
+                    progress(counter, eps)
+                if d <= eps:
+                    newZ.append(z)
+                    newD.append(d)
+                if len(newZ) == particles:
+                    if m + 1 < len(props):
+                        rng.bit_generator.state = props[m + 1][0]
+                    break
         if len(newZ) < 2:
             raise SpecError(f"ABC-SMC generation {g}: {len(newZ)} particle(s) accepted within tolerance {eps:.4g} "
                             f"after {tried} proposals; raise max_simulations or lower the number of generations")

@@ -160,8 +160,17 @@ def calibrate_cmd(
     targets: Annotated[Path | None, typer.Option(help="targets TOML (default: the shipped seed targets)")] = None,
     version: Annotated[str, typer.Option(help="version written into the parameter set")] = "1",
     overwrite: Annotated[bool, typer.Option(help="replace an existing parameter set file")] = False,
+    dask: Annotated[bool, typer.Option("--dask", help="evaluate proposals on a local Dask cluster")] = False,
+    scheduler: Annotated[str | None, typer.Option(help="evaluate on an existing Dask scheduler (tcp://host:port)")]
+    = None,
+    batch: Annotated[int, typer.Option(min=1, help="proposals evaluated together on Dask (about 2 per worker)")]
+    = 8,
 ) -> None:
-    """Estimate population-level parameters by ABC-SMC so that simulated trials match the targets."""
+    """Estimate population-level parameters by ABC-SMC so that simulated trials match the targets.
+
+    With --dask or --scheduler the proposals are evaluated in batches on Dask distributed; the
+    parameter set is identical to a run here with the same seed (proposals are taken in order).
+    """
     import shlex
     import sys
 
@@ -178,11 +187,14 @@ def calibrate_cmd(
                   f"protocols with targets: {', '.join(ts.protocols)}")
         protos = {n: load_protocol(resolve_protocol(n)) for n in names}
         priors = tuple(_prior(p) for p in param) if param else DEFAULT_PRIORS
-        with _progress("ABC-SMC") as bar:
+        from ._design import _dask_map
+
+        with _dask_map(dask, scheduler, processes=True) as map_fn, _progress("ABC-SMC") as bar:
             task = bar.add_task("calibrate", total=None)
             res = calibrate(protos, ts, priors=priors, target_ids=target or None, particles=particles,
                             generations=generations, quantile=quantile, max_simulations=max_simulations, seed=seed,
-                            progress=lambda k, e: bar.update(task, completed=k))
+                            progress=lambda k, e: bar.update(task, completed=k), map_fn=map_fn,
+                            batch=batch if map_fn is not None else 1)
         command = "cartlab calibrate " + " ".join(shlex.quote(a) for a in sys.argv[2:])
         ps = res.parameter_set(version=version, command=command, targets=ts)
         tmp = out_file.with_name(out_file.name + ".tmp")

@@ -165,8 +165,9 @@ class _dask_map:
     """Context manager giving ``map_fn(func, items)`` on a Dask cluster (local, or an existing scheduler),
     or ``None`` (run here) when neither is asked for."""
 
-    def __init__(self, local: bool, scheduler: str | None):
+    def __init__(self, local: bool, scheduler: str | None, processes: bool = False):
         self.local, self.scheduler, self.client, self.cluster = local, scheduler, None, None
+        self.processes = processes  # worker processes: for work that holds the GIL (the virtual site)
 
     def __enter__(self):
         if not self.local and self.scheduler is None:
@@ -177,7 +178,7 @@ class _dask_map:
             if self.scheduler is not None:
                 self.client = Client(self.scheduler, timeout="10s")
             else:
-                self.cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                self.cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=self.processes,
                                             dashboard_address=None)
                 self.client = Client(self.cluster)
         except (OSError, TimeoutError) as exc:
