@@ -418,16 +418,21 @@ def rescue_batch():
     return spec, reg, bf1_inputs(spec, P, reg.check_days, rng=rng, forced_crs_days=2, forced_icans_days=1)
 
 
-def test_same_bytes_whatever_the_thread_count(rescue_batch) -> None:
-    spec, reg, inp = rescue_batch
+def on_one_and_two_threads(spec, reg, inp) -> tuple[SimulationResult, SimulationResult]:
+    """The same batch simulated with numba on 1 thread, then on 2 (the thread count restored after)."""
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
         one = simulate(spec, reg, inp)
         numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-        two = simulate(spec, reg, inp)
+        return one, simulate(spec, reg, inp)
     finally:
         numba.set_num_threads(before)
+
+
+def test_same_bytes_whatever_the_thread_count(rescue_batch) -> None:
+    spec, reg, inp = rescue_batch
+    one, two = on_one_and_two_threads(spec, reg, inp)
     assert np.isfinite(one.toci_day).any()
     assert same_bytes(one, two)
     assert np.array_equal(one.states, two.states, equal_nan=True)
@@ -606,15 +611,7 @@ def test_same_bytes_for_one_and_two_threads_with_log_integration() -> None:
     rng = np.random.default_rng(41)
     P = iiv_params(spec, 96, 42)  # two work chunks of 64 and 32 patients
     inp = bf1_inputs(spec, P, reg.check_days, rng=rng, forced_crs_days=1)
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = simulate(spec, reg, inp)
-        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-        two = simulate(spec, reg, inp)
-    finally:
-        numba.set_num_threads(before)
-    assert same_bytes(one, two)
+    assert same_bytes(*on_one_and_two_threads(spec, reg, inp))
 
 
 @pytest.mark.parametrize("a", [1e-300, 1e-3, 0.37, 1.0, 1.5, 3.5, 230.0, 1e300])

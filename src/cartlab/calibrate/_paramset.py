@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from .._core.errors import SpecError
-from .._core.toml import read_toml
 
 
 @dataclass(frozen=True)
@@ -52,21 +48,11 @@ def load_parameter_set(path: str | Path) -> ParameterSet:
     Raises
     ------
     SpecError
-        Naming the file, the key and the value.
+        Naming the file, the key and the value (:func:`cartlab.model.read_parameter_values`).
     """
-    from ..model import parameter_names
+    from ..model import read_parameter_values
 
-    p = Path(path)
-    doc = read_toml(p, "the parameter set (a .toml file)")
-    values = doc.get("values")
-    if not isinstance(values, dict) or not values:
-        raise SpecError(f"{p}: expected a [values] table of parameter = number; got {values!r}")
-    known = parameter_names()
-    for k, v in values.items():
-        if k not in known:
-            raise SpecError(f"{p} [values] {k}: not a model parameter")
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
-            raise SpecError(f"{p} [values] {k}: must be a finite number; got {v!r}")
-    return ParameterSet(str(doc.get("version", "")), {k: float(v) for k, v in values.items()},
+    values, doc = read_parameter_values(path)
+    return ParameterSet(str(doc.get("version", "")), values,
                         {k: str(v) for k, v in doc.get("provenance", {}).items()},
                         {k: dict(v) for k, v in doc.get("spread", {}).items()})

@@ -77,6 +77,39 @@ def model_cmd(indication: Annotated[str, typer.Argument(help="SLE, SSC or IIM")]
     out.print(t)
 
 
+class _dask_map:
+    """Context manager giving ``map_fn(func, items)`` on a Dask cluster (local, or an existing scheduler),
+    or ``None`` (run here) when neither is asked for."""
+
+    def __init__(self, local: bool, scheduler: str | None, processes: bool = False):
+        self.local, self.scheduler, self.client, self.cluster = local, scheduler, None, None
+        self.processes = processes  # worker processes: for work that holds the GIL (the virtual site)
+
+    def __enter__(self):
+        if not self.local and self.scheduler is None:
+            return None
+        from distributed import Client, LocalCluster
+
+        try:
+            if self.scheduler is not None:
+                self.client = Client(self.scheduler, timeout="10s")
+            else:
+                self.cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=self.processes,
+                                            dashboard_address=None)
+                self.client = Client(self.cluster)
+        except (OSError, TimeoutError) as exc:
+            raise CartlabError(f"cannot reach the Dask scheduler {self.scheduler}: {exc}") from None
+        client = self.client
+        return lambda func, items: client.gather(client.map(func, list(items), pure=False))
+
+    def __exit__(self, *exc):
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+        return False
+
+
 def _parameter_set_provenance(proto) -> dict[str, str]:
     """The calibrated parameter set a run used (name and file SHA-256), for the store's provenance."""
     from ..protocol import calibrated_parameter_set

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from .._core.provenance import collect_provenance
 from ..protocol import load_protocol, resolve_protocol
-from ._app import DEFAULT_SEED, _fail, _user_errors, app, err, out
+from ._app import DEFAULT_SEED, _dask_map, _fail, _user_errors, app, err, out
 
 
 def read_validation(directory: Path):
@@ -187,8 +187,6 @@ def calibrate_cmd(
                   f"protocols with targets: {', '.join(ts.protocols)}")
         protos = {n: load_protocol(resolve_protocol(n)) for n in names}
         priors = tuple(_prior(p) for p in param) if param else DEFAULT_PRIORS
-        from ._design import _dask_map
-
         with _dask_map(dask, scheduler, processes=True) as map_fn, _progress("ABC-SMC") as bar:
             task = bar.add_task("calibrate", total=None)
             res = calibrate(protos, ts, priors=priors, target_ids=target or None, particles=particles,

@@ -13,7 +13,7 @@ from rich.table import Table
 from .._core.errors import CartlabError
 from ..protocol import load_protocol, resolve_protocol
 from ..trial import RESPONSE_DEFINITIONS, dose_level_rates, dose_outcomes, run_trial
-from ._app import DEFAULT_SEED, _fail, _user_errors, app, err, out
+from ._app import DEFAULT_SEED, _dask_map, _fail, _user_errors, app, err, out
 
 design_app = typer.Typer(no_args_is_help=True, help="Dose-escalation designs: BOIN, 3+3 and BOIN12 boundaries, "
                                                     "decisions, operating characteristics.")
@@ -159,39 +159,6 @@ def design_next_cmd(
     if dec.eliminated_from is not None:
         word = "eliminated" if key != "3+3" else "too toxic"
         out.print(f"{word}: dose level {dec.eliminated_from} and above", highlight=False)
-
-
-class _dask_map:
-    """Context manager giving ``map_fn(func, items)`` on a Dask cluster (local, or an existing scheduler),
-    or ``None`` (run here) when neither is asked for."""
-
-    def __init__(self, local: bool, scheduler: str | None, processes: bool = False):
-        self.local, self.scheduler, self.client, self.cluster = local, scheduler, None, None
-        self.processes = processes  # worker processes: for work that holds the GIL (the virtual site)
-
-    def __enter__(self):
-        if not self.local and self.scheduler is None:
-            return None
-        from distributed import Client, LocalCluster
-
-        try:
-            if self.scheduler is not None:
-                self.client = Client(self.scheduler, timeout="10s")
-            else:
-                self.cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=self.processes,
-                                            dashboard_address=None)
-                self.client = Client(self.cluster)
-        except (OSError, TimeoutError) as exc:
-            raise CartlabError(f"cannot reach the Dask scheduler {self.scheduler}: {exc}") from None
-        client = self.client
-        return lambda func, items: client.gather(client.map(func, list(items), pure=False))
-
-    def __exit__(self, *exc):
-        if self.client is not None:
-            self.client.close()
-        if self.cluster is not None:
-            self.cluster.close()
-        return False
 
 
 def _print_oc(oc, setup: str) -> None:

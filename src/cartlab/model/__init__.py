@@ -14,6 +14,7 @@ from ._model import SolveStatus as SolveStatus
 from ._model import build_model as build_model
 from ._model import parameter_names as parameter_names
 from ._model import parameter_table as parameter_table
+from ._model import read_parameter_values as read_parameter_values
 
 __all__ = [
     "INDICATIONS",
@@ -30,6 +31,7 @@ __all__ = [
     "load_kernel",
     "parameter_names",
     "parameter_table",
+    "read_parameter_values",
 ]
 
 from ._simulate import PatientInputs as PatientInputs  # noqa: E402

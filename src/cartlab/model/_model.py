@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from enum import IntEnum
 from functools import lru_cache
+from pathlib import Path
 
 from .._core.errors import SpecError
+from .._core.toml import read_toml
 from ._dsl import ModelSpec, assemble
 from ._modules import CORE, DISEASE
 
@@ -52,6 +55,29 @@ def parameter_names() -> frozenset[str]:
     for ind in INDICATIONS:
         names.update(build_model(ind).parameter_names)
     return frozenset(names)
+
+
+def read_parameter_values(path: str | Path) -> tuple[dict[str, float], dict]:
+    """The ``[values]`` table of a parameter-set TOML (``cartlab calibrate`` writes them) and the whole document.
+
+    Raises
+    ------
+    SpecError
+        Naming the file and the key: no ``[values]`` table, a name that is no model parameter, or a
+        value that is not a finite number.
+    """
+    p = Path(path)
+    doc = read_toml(p, "the parameter set (a .toml file)")
+    values = doc.get("values")
+    if not isinstance(values, dict) or not values:
+        raise SpecError(f"{p}: expected a [values] table of parameter = number; got {values!r}")
+    known = parameter_names()
+    for k, v in values.items():
+        if k not in known:
+            raise SpecError(f"{p} [values] {k}: not a model parameter")
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+            raise SpecError(f"{p} [values] {k}: must be a finite number; got {v!r}")
+    return {k: float(v) for k, v in values.items()}, doc
 
 
 def parameter_table(indication: str) -> list[dict[str, object]]:

@@ -334,27 +334,18 @@ def calibrated_parameter_set(name: str) -> tuple[Mapping[str, float], str]:
         Through :func:`problem`: no such set (the shipped names are listed), or a value that is not a
         finite number or names no model parameter (with the file and key).
     """
-    from .._core.toml import parse_toml
-    from ..model import parameter_names
+    from ..model import read_parameter_values
 
     shipped = sorted(f.stem for f in PARAMETER_SET_DIR.glob("*.toml"))
     if name not in shipped:
         raise problem((), f"must name a shipped calibrated parameter set ({', '.join(shipped)})"
                       f"{suggest(name, shipped)}", name)
     path = PARAMETER_SET_DIR / f"{name}.toml"
-    data = path.read_bytes()
     try:
-        values = parse_toml(data, str(path)).get("values")
+        values, _ = read_parameter_values(path)
     except SpecError as exc:
-        raise problem((), f"names a parameter set that cannot be read: {exc}", name) from None
-    if not isinstance(values, dict) or not values:
-        raise problem((), f"names {path}, which has no [values] table of parameter = number", name)
-    known = parameter_names()
-    for k, v in values.items():
-        if k not in known or not isinstance(v, (int, float)) or isinstance(v, bool) or not np.isfinite(v):
-            raise problem((), f"names {path}, whose [values] {k} = {v!r} is not a finite value of a model "
-                          "parameter", name)
-    return MappingProxyType({k: float(v) for k, v in values.items()}), hashlib.sha256(data).hexdigest()
+        raise problem((), f"names a parameter set that cannot be used: {exc}", name) from None
+    return MappingProxyType(values), hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 class Product(_Frozen):
