@@ -82,6 +82,10 @@ def _tanh(z):
     a = abs(z)
     if not (a >= 0.55):
         return tanh(z)
+    if a >= 19.1:
+        # e^{-2a} < 2.6e-17, below half an ulp of 1: (1 - e) / (1 + e) rounds to exactly 1 (no exp needed;
+        # the CAR-T expansion window is at one of its ends for all but days -10 to 28)
+        return 1.0 if z > 0.0 else -1.0
     e = exp(-2.0 * a)
     r = (1.0 - e) / (1.0 + e)
     return r if z > 0.0 else -r
@@ -305,6 +309,7 @@ def generate_source(spec: ModelSpec) -> str:
         "# states integrated as u = ln x while positive: always (1.0), or below LOG_BELOW of their scale (0.0)",
         f"NL = {len(logged)}",
         f"LOG_IDX = np.array({logged!r}, dtype=np.int64)",
+        f"NA = {len(log_states(spec))}",
         f"LOG_ALWAYS = np.array({[1.0 if spec.state_names[i] in log_states(spec) else 0.0 for i in logged]!r})",
         "# slot of the cyclophosphamide volume in q: a dose (mg) raises C_Cy by dose / V_Cy",
         f"Q_VCY = {qidx['V_Cy']}",
