@@ -39,7 +39,7 @@ from cartlab.model import (
     simulate,
     simulate_reference,
 )
-from cartlab.model._codegen import LOG_NAMES, LOG_UNITS, log_states
+from cartlab.model._codegen import LOG_NAMES, LOG_UNITS, SLAVED_NAMES, log_states
 from cartlab.protocol import load_protocol
 from cartlab.trial import regimen_for
 
@@ -545,13 +545,40 @@ def _strong_components(spec) -> np.ndarray:
 
 @pytest.mark.parametrize("indication", INDICATIONS)
 def test_filtered_states_are_those_on_no_feedback_loop(indication: str) -> None:
+    """The error filter is for the states on no feedback loop, except the slaved ones (solved exactly)."""
     spec = build_model(indication)
     k = load_kernel(spec)
     labels = _strong_components(spec)
     alone = {spec.state_names[i] for i in range(k.NY) if np.sum(labels == labels[i]) == 1}
-    assert {spec.state_names[i] for i in range(k.NY) if k.DAMPED[i] == 1.0} == alone
+    slaved = {spec.state_names[i] for i in k.SLAVED_IDX}
+    assert {spec.state_names[i] for i in range(k.NY) if k.DAMPED[i] == 1.0} == alone - slaved
     # MODEL.md: IL-6 and its CNS compartment feed toxicity and myelopoiesis, nothing feeds back
     assert {"IL6", "IL6e"} <= alone and not ({"P", "E", "Dep", "D", "ANC"} & alone)
+
+
+@pytest.mark.parametrize("indication", INDICATIONS)
+def test_slaved_il6_solves_its_stage_equation_exactly(indication: str) -> None:
+    """IL-6 (SLAVED_NAMES) is on no feedback loop and linear in itself, so ``rhs_stage`` solves
+    ``y = bse + hg f(y)`` for it exactly; every other component is ``rhs_py`` at the solved state.
+    Oracle: the generated plain-Python ``rhs_py`` (the scipy reference's right-hand side)."""
+    assert SLAVED_NAMES == {"IL6"}
+    spec = build_model(indication)
+    k = load_kernel(spec)
+    j = spec.state_index("IL6")
+    assert list(k.SLAVED_IDX) == [j] and k.NSL == 1
+    rng = np.random.default_rng(9)
+    p = spec.typical_values()
+    q = k.derive_py(p.copy(), np.empty(k.NQ))
+    sc = k.scales_py(p, q, np.empty(k.NY))
+    for t, hg in [(2.0, 0.05), (5.0, 0.8), (120.0, 2.5)]:
+        y = np.abs(k.initial_py(p, q, np.empty(k.NY))) * np.exp(rng.normal(0.0, 0.3, k.NY)) + 0.1 * sc
+        y[spec.state_index("E")], y[spec.state_index("TOC1")] = 3e9, 250.0  # killing, receptor occupancy
+        bse = np.full(k.NY, np.nan)
+        bse[j] = 40.0 * rng.uniform(0.5, 2.0)
+        out = k.rhs_stage(t, y, p, q, np.empty(k.NY), bse, hg)
+        assert y[j] == pytest.approx(bse[j] + hg * out[j], rel=1e-14)
+        # the compiled code contracts a * b + c to FMA: the same expressions to ~1e-14 (the myeloid terms cancel)
+        np.testing.assert_allclose(out, k.rhs_py(t, y, p, q, np.empty(k.NY)), rtol=1e-12, atol=0.0)
 
 
 def test_cart_stays_exactly_zero_until_the_infusion_then_agrees_with_the_reference() -> None:
