@@ -35,6 +35,12 @@ def _names(expr: str) -> set[str]:
     return {n.id for n in ast.walk(ast.parse(expr, mode="eval")) if isinstance(n, ast.Name)}
 
 
+def _reads(helpers: dict[str, str], name: str, state: str) -> bool:
+    """Whether helper ``name`` (of ``helpers``: name -> expression) reads ``state``, directly or
+    through other helpers."""
+    return any(n == state or (n in helpers and _reads(helpers, n, state)) for n in _names(helpers[name]))
+
+
 def split_helpers(spec: ModelSpec) -> tuple[list, list]:
     """Split helpers into per-patient constants (parameters only) and time-varying ones.
 
@@ -209,11 +215,6 @@ def _slaved(spec: ModelSpec, local: dict, varying: list, candidates: list[int], 
     from sympy.parsing.sympy_parser import parse_expr
 
     helper_expr = {h.name: h.expr for h in varying}
-
-    def reads(name: str, state: str) -> bool:
-        # does helper ``name`` read ``state``, directly or through other helpers
-        return any(n == state or (n in helper_expr and reads(n, state)) for n in _names(helper_expr[name]))
-
     plain = dict(local)
     plain.update({h.name: sp.Symbol(h.name, real=True) for h in varying})
     found: dict[int, tuple[str, str, set[int]]] = {}
@@ -223,7 +224,7 @@ def _slaved(spec: ModelSpec, local: dict, varying: list, candidates: list[int], 
             continue
         y = local[s]
         full = parse_expr(spec.equations[s], local_dict=local)
-        if any(reads(n, s) for n in _names(spec.equations[s]) if n in helper_expr):
+        if any(_reads(helper_expr, n, s) for n in _names(spec.equations[s]) if n in helper_expr):
             continue
         f = parse_expr(spec.equations[s], local_dict=plain)
         lam = sp.diff(f, y)
@@ -421,9 +422,6 @@ def generate_source(spec: ModelSpec) -> str:
                 need |= _names(e)
         return chosen[::-1]
 
-    def reads(name: str, state: str) -> bool:
-        return any(n == state or (n in helper_src and reads(n, state)) for n in _names(helper_src[name]))
-
     eq_exprs = [e for _, e in equations]
     L.extend(["", "", "def rhs_stage_py(t, y, p, q, out, bse, hg):"])
     L.extend(unpack(used_by(eq_exprs + [e for _, e in closure(eq_exprs)] + [x for _, F, lam in slaved for x in (F, lam)]), True))
@@ -436,7 +434,7 @@ def generate_source(spec: ModelSpec) -> str:
         st = spec.state_names[i]
         L.append(f"    {st} = (bse[{i}] + hg * ({F})) / (1.0 - hg * ({lam}))")
         L.append(f"    y[{i}] = {st}")
-        current = {n for n in current if not reads(n, st)}
+        current = {n for n in current if not _reads(helper_src, n, st)}
     for name, e in closure(eq_exprs):
         if name not in current:
             L.append(f"    {name} = {e}")
