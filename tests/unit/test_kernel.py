@@ -518,18 +518,24 @@ def test_log_integrated_states_are_the_cell_populations_and_dep(indication: str)
     assert [spec.state_names[i] for i, a in zip(k.LOG_IDX, k.LOG_ALWAYS) if a == 1.0] == list(log_states(spec))
 
 
+def treated_state(spec, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(p, q, y, sc)``: typical parameters and a perturbed, treated-looking state (every state
+    positive, CAR-T expanded, tocilizumab and dexamethasone on board)."""
+    k = load_kernel(spec)
+    p = spec.typical_values()
+    q = k.derive_py(p.copy(), np.empty(k.NQ))
+    sc = k.scales_py(p, q, np.empty(k.NY))
+    y = np.abs(k.initial_py(p, q, np.empty(k.NY))) * np.exp(rng.normal(0.0, 0.3, k.NY)) + 0.1 * sc
+    y[spec.state_index("E")], y[spec.state_index("M")] = 1e9, 1e8
+    y[spec.state_index("TOC1")], y[spec.state_index("DEX")] = 300.0, 5.0
+    return p, q, y, sc
+
+
 def _strong_components(spec) -> np.ndarray:
     """Component label of every state in the directed graph ``j -> i`` when ``f_i`` moves with
     ``y_j``, the pattern measured by central differences of ``rhs_py`` at a treated-looking state."""
     k = load_kernel(spec)
-    rng = np.random.default_rng(4)
-    p = spec.typical_values()
-    q = k.derive_py(p.copy(), np.empty(k.NQ))
-    y0 = k.initial_py(p, q, np.empty(k.NY))
-    sc = k.scales_py(p, q, np.empty(k.NY))
-    y = np.abs(y0) * np.exp(rng.normal(0.0, 0.3, y0.size)) + 0.1 * sc
-    y[spec.state_index("E")], y[spec.state_index("M")] = 1e9, 1e8
-    y[spec.state_index("TOC1")], y[spec.state_index("DEX")] = 300.0, 5.0
+    p, q, y, sc = treated_state(spec, np.random.default_rng(4))
     n = k.NY
     adj = np.zeros((n, n), dtype=bool)
     for j in range(n):
@@ -567,12 +573,8 @@ def test_slaved_il6_solves_its_stage_equation_exactly(indication: str) -> None:
     j = spec.state_index("IL6")
     assert list(k.SLAVED_IDX) == [j] and k.NSL == 1
     rng = np.random.default_rng(9)
-    p = spec.typical_values()
-    q = k.derive_py(p.copy(), np.empty(k.NQ))
-    sc = k.scales_py(p, q, np.empty(k.NY))
     for t, hg in [(2.0, 0.05), (5.0, 0.8), (120.0, 2.5)]:
-        y = np.abs(k.initial_py(p, q, np.empty(k.NY))) * np.exp(rng.normal(0.0, 0.3, k.NY)) + 0.1 * sc
-        y[spec.state_index("E")], y[spec.state_index("TOC1")] = 3e9, 250.0  # killing, receptor occupancy
+        p, q, y, _ = treated_state(spec, rng)
         bse = np.full(k.NY, np.nan)
         bse[j] = 40.0 * rng.uniform(0.5, 2.0)
         out = k.rhs_stage(t, y, p, q, np.empty(k.NY), bse, hg)

@@ -389,17 +389,22 @@ def generate_source(spec: ModelSpec) -> str:
         L.append(f"    q[{qidx[name]}] = {name}")
     L.append("    return q")
 
-    def rhs_like(fname: str, targets: list[tuple[str, str]], locals_: list[tuple[str, str]] = ()) -> None:
-        """A function of (t, y, p, q) computing ``targets``, with the varying helpers they need."""
-        need = used_by([e for _, e in targets] + [e for _, e in locals_])
+    def closure(exprs: list[str]) -> list[tuple[str, str]]:
+        """The varying helpers ``exprs`` need, directly or through each other, in evaluation order."""
+        need = used_by(exprs)
         chosen = []
         for name, e in reversed(varying_src):  # transitive closure, walking backwards
             if name in need:
                 chosen.append((name, e))
                 need |= _names(e)
-        chosen.reverse()
+        return chosen[::-1]
+
+    def rhs_like(fname: str, targets: list[tuple[str, str]], locals_: list[tuple[str, str]] = ()) -> None:
+        """A function of (t, y, p, q) computing ``targets``, with the varying helpers they need."""
+        exprs = [e for _, e in targets] + [e for _, e in locals_]
+        chosen = closure(exprs)
         L.extend(["", "", f"def {fname}(t, y, p, q, out):"])
-        L.extend(unpack(need, True))
+        L.extend(unpack(used_by(exprs + [e for _, e in chosen]), True))
         for name, e in chosen + list(locals_):
             L.append(f"    {name} = {e}")
         for target, e in targets:
@@ -412,19 +417,10 @@ def generate_source(spec: ModelSpec) -> str:
     # y = bse + hg (F + λ y) of each slaved state (in dependency order) at the stage values of the
     # others; helpers that read a slaved state are computed after it is solved
     helper_src = dict(varying_src)
-
-    def closure(exprs: list[str]) -> list[tuple[str, str]]:
-        need = used_by(exprs)
-        chosen = []
-        for name, e in reversed(varying_src):
-            if name in need:
-                chosen.append((name, e))
-                need |= _names(e)
-        return chosen[::-1]
-
     eq_exprs = [e for _, e in equations]
+    solve_exprs = [x for _, F, lam in slaved for x in (F, lam)]
     L.extend(["", "", "def rhs_stage_py(t, y, p, q, out, bse, hg):"])
-    L.extend(unpack(used_by(eq_exprs + [e for _, e in closure(eq_exprs)] + [x for _, F, lam in slaved for x in (F, lam)]), True))
+    L.extend(unpack(used_by(eq_exprs + solve_exprs + [e for _, e in closure(eq_exprs)]), True))
     current: set[str] = set()
     for i, F, lam in slaved:
         for name, e in closure([F, lam]):
@@ -441,6 +437,7 @@ def generate_source(spec: ModelSpec) -> str:
     for st, e in equations:
         L.append(f"    out[{sidx[st]}] = {e}")
     L.append("    return out")
+
     rhs_like("outputs_py", [(f"out[{i}]", e) for i, (_, e) in enumerate(outputs)])
     rhs_like("diag_py", [(t, e) for t, e in diag_lines if t.startswith("out[")],
              [(t, e) for t, e in diag_lines if not t.startswith("out[")])

@@ -289,20 +289,15 @@ def _expand(uu, dst, on, rx):
     line or in a padded loop; an inline table-free ``exp`` (13th-degree polynomial and the exponent
     from its bits): the compiler did not vectorise them and the polynomial's latency made the step
     20 % slower.)"""
+    lo = 0
     if on[NL] != 0.0:
         for m in range(NA):
             j = LOG_IDX[m]
             x = exp(uu[j])
             dst[j] = x
             rx[m] = 1.0 / x
-    else:
-        for m in range(NA):
-            if on[m] != 0.0:
-                j = LOG_IDX[m]
-                x = exp(uu[j])
-                dst[j] = x
-                rx[m] = 1.0 / x
-    for m in range(NA, NL):
+        lo = NA
+    for m in range(lo, NL):
         if on[m] != 0.0:
             j = LOG_IDX[m]
             x = exp(uu[j])
